@@ -1,0 +1,54 @@
+"""Entry point and the one error boundary: exceptions become one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+from jupytunnel.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, JupytunnelError
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"jupytunnel: {message}", file=sys.stderr)
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 130 interrupted)."""
+    try:
+        from jupytunnel.cli import app
+
+        result = app(args=argv, prog_name="jupytunnel", standalone_mode=False)
+    except JupytunnelError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except Exception as exc:  # click's own exceptions, from click or typer's vendored copy
+        return _click_exception(exc)
+    return result if isinstance(result, int) else 0
+
+
+def _click_exception(exc: Exception) -> int:
+    name = type(exc).__name__
+    if name == "Abort":
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    if name == "Exit":
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        return int(code or 0)
+    format_message = getattr(exc, "format_message", None)
+    if callable(format_message):
+        message = str(format_message()).replace("\n", " ")
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        return _fail(message + hint, int(code) if code else EXIT_USAGE)
+    raise exc
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

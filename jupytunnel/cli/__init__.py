@@ -1,0 +1,55 @@
+"""The Typer application: commands only parse arguments and format results."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jupytunnel import __version__
+from jupytunnel.cli import profile_cmd, server_cmd, tunnel_cmd
+from jupytunnel.cli.common import GLOBALS
+
+app = typer.Typer(
+    name="jupytunnel",
+    help=(
+        "Reach Jupyter on machines you can only get to over SSH.\n\n"
+        "Example: jupytunnel profile add aura --host aura.example.org --jump gw.example.org; "
+        "jupytunnel connect aura"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"jupytunnel {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the commands that would run; run none.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print every ssh command before it runs.")
+    ] = False,
+) -> None:
+    from jupytunnel import runner
+
+    GLOBALS.dry_run = dry_run
+    GLOBALS.verbose = verbose
+    runner.set_verbose(verbose)
+
+
+app.add_typer(profile_cmd.app, name="profile")
+app.add_typer(server_cmd.app, name="server")
+tunnel_cmd.register(app)

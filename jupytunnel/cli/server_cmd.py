@@ -1,0 +1,115 @@
+"""``jupytunnel server …``: start, stop, list, logs on the remote."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, print_json, print_table
+from jupytunnel.errors import JupytunnelError
+
+app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    name: ProfileName,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 60.0,
+) -> None:
+    """Start the profile's Jupyter server on the remote (or report the one running).
+
+    Example: jupytunnel server start aura
+    """
+    from jupytunnel import launchers, master, profiles, server, state
+
+    profile = profiles.load(name)
+    if GLOBALS.dry_run:
+        sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
+        m = master.Master(profile, master.control_path(name))
+        if profile.launcher != "none":
+            print(shlex.join(m.remote_argv(launchers.for_profile(profile).start_script(profile, sock=sock))))
+        return
+    with state.profile_lock(name, timeout=timeout + 60), master.temporary_master(profile, timeout=timeout) as m:
+        found = server.find(m)
+        if found.server is not None:
+            print(f"{name}: already running (pid {found.server.pid}, {found.server.endpoint})")
+            return
+        srv = server.start(m, home=found.home, timeout=timeout)
+    print(f"{name}: started (pid {srv.pid}, {srv.endpoint})")
+
+
+@app.command("stop")
+def stop(name: ProfileName) -> None:
+    """Stop the profile's server (and its tmux/screen session).
+
+    Example: jupytunnel server stop aura
+    """
+    from jupytunnel import master, profiles, server, state
+
+    profile = profiles.load(name)
+    if GLOBALS.dry_run:
+        print(f"# would find the server of {name} through ssh and run 'jupyter server stop' there")
+        return
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+        found = server.find(m)
+        if found.server is None:
+            print(f"{name}: no server running")
+            return
+        server.stop(m, found.server)
+    print(f"{name}: stopped (pid {found.server.pid})")
+
+
+@app.command("list")
+def list_(name: ProfileName, json_: JsonFlag = False) -> None:
+    """List every Jupyter server of the remote user, marking the profile's.
+
+    Example: jupytunnel server list aura --json
+    """
+    from jupytunnel import master, profiles, server
+
+    profile = profiles.load(name)
+    if GLOBALS.dry_run:
+        print("# would read the remote Jupyter runtime files through ssh")
+        return
+    with master.temporary_master(profile, timeout=30) as m:
+        found = server.find(m)
+    rows = [
+        {"pid": s.pid, "port": s.port, "sock": s.sock, "root_dir": s.root_dir, "version": s.version,
+         "profile": server.is_profiles(profile, s, found.home)}
+        for s in found.all_servers
+    ]
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        print(f"{name}: no Jupyter servers on {profile.host}")
+        return
+    print_table(
+        ["pid", "endpoint", "root_dir", "version", "profile's"],
+        [[str(r["pid"]), str(r["sock"] or r["port"]), str(r["root_dir"]), str(r["version"]),
+          "yes" if r["profile"] else ""] for r in rows],
+    )
+
+
+@app.command("logs")
+def logs(
+    name: ProfileName,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=100000, help="How many lines.")] = 50,
+) -> None:
+    """Print the last lines of the server's log on the remote.
+
+    Example: jupytunnel server logs aura --lines 100
+    """
+    from jupytunnel import master, profiles, server
+
+    profile = profiles.load(name)
+    if GLOBALS.dry_run:
+        print(f"# would run tail -n {lines} ~/.local/state/jupytunnel/{name}.log on {profile.host}")
+        return
+    with master.temporary_master(profile, timeout=30) as m:
+        text = server.logs(m, lines)
+    if not text:
+        raise JupytunnelError(f"{name}: no log")
+    print(text, end="")

@@ -1,0 +1,34 @@
+"""The exception hierarchy; one boundary (``jupytunnel.__main__``) maps it to exit codes."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class JupytunnelError(Exception):
+    """A failure we can explain in one line. Exit code 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(JupytunnelError):
+    """Bad input: a bad profile, a bad option value, an unknown name. Exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class ProfileError(UsageError):
+    """A profile file that does not validate."""
+
+
+class CommandError(JupytunnelError):
+    """A subprocess that failed; carries argv, exit code and stderr."""
+
+    def __init__(self, message: str, *, argv: list[str], returncode: int | None, stderr: str) -> None:
+        super().__init__(message)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr

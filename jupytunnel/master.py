@@ -1,0 +1,131 @@
+"""An OpenSSH master connection addressed by its control socket."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from jupytunnel import mux, paths, runner, sshargs, state
+from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.profiles import Profile
+
+_CHECK_RE = re.compile(r"Master running \(pid=(\d+)\)")
+# Lines of ssh's stderr that are noise, not the reason for a failure.
+_NOISE = ("Warning: Permanently added", "** ", "Pseudo-terminal")
+
+
+def control_path(profile_name: str) -> Path:
+    """Short, fixed-length socket name: a hash, so long names never overflow sun_path."""
+    digest = hashlib.sha256(profile_name.encode()).hexdigest()[:16]
+    return paths.runtime_dir() / f"cm-{digest}"
+
+
+def config_file() -> str | None:
+    override = paths.ssh_config_override()
+    return str(override) if override else None
+
+
+def ssh_message(stderr: str) -> str:
+    """ssh's own explanation, in one line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith(_NOISE)]
+    return " / ".join(lines[-3:]) if lines else "no message from ssh"
+
+
+@dataclasses.dataclass(frozen=True)
+class Master:
+    profile: Profile
+    control_path: Path
+
+    @property
+    def ctl(self) -> str:
+        return str(self.control_path)
+
+    def remote_argv(self, script: str) -> list[str]:
+        return sshargs.remote_argv(
+            self.profile, script, ssh=runner.ssh_binary(), control_path=self.ctl,
+            config_file=config_file(),
+        )
+
+    def control_argv(self, operation: str, forward: str | None = None) -> list[str]:
+        return sshargs.control_argv(
+            self.profile, operation, ssh=runner.ssh_binary(), control_path=self.ctl,
+            config_file=config_file(), forward=forward,
+        )
+
+    def run(self, script: str, *, timeout: float) -> runner.Result:
+        return runner.run(self.remote_argv(script), timeout=timeout)
+
+    def start(self, script: str) -> runner.Started:
+        return runner.Started(self.remote_argv(script))
+
+    def pid(self) -> int | None:
+        """The master's PID if it answers on its socket (the native ``-O check``)."""
+        if not self.control_path.exists():
+            return None
+        return mux.master_pid(self.ctl)
+
+    def check_pid_with_ssh(self, *, timeout: float = 10) -> int | None:
+        """``ssh -O check``: prints ``Master running (pid=N)`` on stderr."""
+        result = runner.run(self.control_argv("check"), timeout=timeout)
+        found = _CHECK_RE.search(result.stderr)
+        return int(found.group(1)) if result.ok and found else None
+
+    def exit(self, *, timeout: float = 10) -> bool:
+        try:
+            result = runner.run(self.control_argv("exit"), timeout=timeout)
+        except CommandError:
+            return False
+        return result.ok
+
+    def forward(self, spec: str, *, timeout: float = 10) -> None:
+        # -O forward exits 0 even when the forward fails: its stderr tells.
+        result = runner.run(self.control_argv("forward", spec), timeout=timeout)
+        if not result.ok or "failed" in result.stderr.lower():
+            raise JupytunnelError(f"cannot forward {spec}: {ssh_message(result.stderr)}")
+
+    def remove_stale_socket(self) -> None:
+        """A master killed by SIGKILL leaves its socket; a new master on that path would
+        print "disabling multiplexing" and leave an ssh nobody can control."""
+        with contextlib.suppress(FileNotFoundError):
+            self.control_path.unlink()
+
+
+def master_for(profile: Profile) -> Master:
+    paths.ensure_private_dir(paths.runtime_dir())
+    return Master(profile, control_path(profile.name))
+
+
+def open_master(master: Master, *, forward: str | None, timeout: float) -> None:
+    """Start the background master; authentication prompts reach the terminal first."""
+    argv = sshargs.tunnel_argv(
+        master.profile, ssh=runner.ssh_binary(), control_path=master.ctl, forward=forward,
+        config_file=config_file(),
+    )
+    try:
+        result = runner.run_forking(argv, timeout=timeout, log_path=state.ssh_log_path(master.profile.name))
+    except CommandError as exc:
+        raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
+    if not result.ok:
+        raise JupytunnelError(
+            f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"
+        )
+
+
+@contextlib.contextmanager
+def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
+    """The profile's live master if there is one, else a master opened for this block only."""
+    master = master_for(profile)
+    if master.pid() is not None:
+        yield master
+        return
+    master.remove_stale_socket()
+    open_master(master, forward=None, timeout=timeout)
+    try:
+        yield master
+    finally:
+        master.exit()
+        master.remove_stale_socket()

@@ -1,0 +1,99 @@
+"""Every location jupytunnel reads or writes, each overridable by an env var (tests use them).
+
+- config dir: profiles (``profiles/NAME.toml``) and ``defaults.toml``
+- state dir: tunnel records and locks
+- runtime dir: control sockets and browser redirect files; short, because a Unix socket
+  path must fit in ``sun_path`` (108 bytes on Linux, 104 on macOS)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+from jupytunnel.errors import JupytunnelError
+
+APP = "jupytunnel"
+# Leave room for the socket name and the suffix ssh appends to a control path while it
+# binds (".XXXXXXXXXXXXXXXX", 17 bytes) below the 104-byte macOS limit.
+MAX_RUNTIME_DIR_LEN = 60
+
+
+def _env_path(var: str) -> Path | None:
+    value = os.environ.get(var)
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    override = _env_path("JUPYTUNNEL_CONFIG_DIR")
+    if override:
+        return override
+    import platformdirs  # lazy: it costs start-up time on every command otherwise
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def profiles_dir() -> Path:
+    return config_dir() / "profiles"
+
+
+def defaults_file() -> Path:
+    return config_dir() / "defaults.toml"
+
+
+def state_dir() -> Path:
+    override = _env_path("JUPYTUNNEL_STATE_DIR")
+    if override:
+        return override
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP, appauthor=False))
+
+
+def tunnels_dir() -> Path:
+    return state_dir() / "tunnels"
+
+
+def locks_dir() -> Path:
+    return state_dir() / "locks"
+
+
+def ensure_state_dir(sub: Path) -> Path:
+    """``sub`` of the state dir, with the state dir itself private too."""
+    ensure_private_dir(state_dir())
+    return ensure_private_dir(sub)
+
+
+def runtime_dir() -> Path:
+    override = _env_path("JUPYTUNNEL_RUNTIME_DIR")
+    if override:
+        return override
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and sys.platform != "darwin" and len(xdg) + len(APP) + 1 <= MAX_RUNTIME_DIR_LEN:
+        return Path(xdg) / APP
+    # No per-user runtime dir (root on a server, macOS with its long TMPDIR): a
+    # per-uid folder in /tmp, checked to be ours and private before use.
+    return Path("/tmp") / f"{APP}-{os.getuid()}"  # noqa: S108
+
+
+def ssh_config_override() -> Path | None:
+    """The ssh config named by ``JUPYTUNNEL_SSH_CONFIG``; passed to every ssh as ``-F``."""
+    return _env_path("JUPYTUNNEL_SSH_CONFIG")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700; refuse a folder another user owns."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.lstat()
+    except OSError as exc:
+        raise JupytunnelError(f"cannot create folder {path}: {exc.strerror}") from exc
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise JupytunnelError(f"{path} is not a folder")
+    if st.st_uid != os.getuid():
+        raise JupytunnelError(f"{path} belongs to another user; refusing to use it")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        path.chmod(0o700)
+    return path

@@ -1,0 +1,136 @@
+"""Local processes and ports. We only ever signal a PID after proving it is the one we started."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+
+from jupytunnel.errors import JupytunnelError
+
+# psutil rounds create times to the clock tick; two reads of one process agree exactly,
+# a recycled PID differs by far more than this.
+_CREATE_TIME_TOLERANCE = 0.05
+
+
+def create_time(pid: int) -> float | None:
+    import psutil  # lazy: 20 ms of start-up that most commands do not need
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.Error, OSError):
+        return None
+
+
+def is_our_master(pid: int, created: float, control_path: str) -> bool:
+    """Same PID, same create time, our uid, our control path in its command line."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if abs(proc.create_time() - created) > _CREATE_TIME_TOLERANCE:
+                return False
+            if proc.uids().real != os.getuid():
+                return False
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return control_path in proc.cmdline()
+    except (psutil.Error, OSError):
+        return False
+
+
+def alive_and_same(pid: int, created: float) -> bool:
+    """Cheap check for listings: the PID still names the process we recorded."""
+    got = create_time(pid)
+    return got is not None and abs(got - created) <= _CREATE_TIME_TOLERANCE
+
+
+def terminate_verified(pid: int, created: float, control_path: str, *, grace: float = 3.0) -> bool:
+    """SIGTERM, then SIGKILL after ``grace`` s, re-verifying identity before each signal.
+
+    Returns True when the process is gone. A process that is not provably ours is left alone.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not is_our_master(pid, created, control_path):
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        if wait_gone(pid, created, timeout=grace):
+            return True
+    return not alive_and_same(pid, created)
+
+
+def wait_gone(pid: int, created: float, *, timeout: float) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - created) > _CREATE_TIME_TOLERANCE:
+            return True
+        proc.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except (psutil.Error, OSError):
+        return True
+    return True
+
+
+def port_free(port: int) -> bool:
+    """Whether ssh could bind 127.0.0.1:port (it sets SO_REUSEADDR, and so do we)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def any_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_accepts(port: int, *, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on the port, when psutil can see it ("pid 123 (python3)")."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            try:
+                name = psutil.Process(conn.pid).name()
+            except psutil.Error:
+                name = "?"
+            return f"pid {conn.pid} ({name})"
+    return None
+
+
+def listeners_of(pid: int) -> list[tuple[str, int]]:
+    """The TCP addresses a process listens on (tests check the tunnel binds 127.0.0.1 only)."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except (psutil.Error, OSError) as exc:
+        raise JupytunnelError(f"cannot inspect pid {pid}: {exc}") from None
+    return [(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
+
+
+def now() -> float:
+    return time.time()

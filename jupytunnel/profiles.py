@@ -1,0 +1,314 @@
+"""Profiles: one TOML file a profile, validated on every load.
+
+Validation never raises anything but ``ProfileError`` (exit 2, one line), whatever the input:
+``tests/test_profiles_fuzz.py`` proves that with hypothesis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from jupytunnel import paths
+from jupytunnel.errors import ProfileError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME_LEN = 100
+SSH_OPTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# C0 controls and DEL; a NUL or a newline would break an argv or a remote command line.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+Transport = Literal["tcp", "socket"]
+Launcher = Literal["nohup", "tmux", "screen", "none"]
+TRANSPORTS: tuple[str, ...] = ("tcp", "socket")
+LAUNCHERS: tuple[str, ...] = ("nohup", "tmux", "screen", "none")
+SshOptionValue = str | int | bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A validated profile. Field defaults are the documented defaults."""
+
+    name: str
+    host: str
+    user: str | None = None
+    port: int | None = None
+    identity_file: str | None = None
+    jump: tuple[str, ...] = ()
+    proxy_command: str | None = None
+    remote_port: int = 8888
+    local_port: int | Literal["auto"] = "auto"
+    transport: Transport = "tcp"
+    jupyter: str = "jupyter lab"
+    workdir: str = "~"
+    setup: tuple[str, ...] = ()
+    launcher: Launcher = "nohup"
+    nice: int | None = None
+    ssh_options: Mapping[str, SshOptionValue] = dataclasses.field(default_factory=dict)
+    browser: bool = True
+
+    @property
+    def is_classic_notebook(self) -> bool:
+        """``jupyter notebook`` (or nbclassic) serves ``/tree``, not ``/lab``."""
+        words = shlex.split(self.jupyter)
+        return any(w in ("notebook", "nbclassic") or w.endswith("jupyter-notebook") for w in words)
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The keys that differ from the defaults, in documented order, ready for tomli-w."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if f.name == "host" or value != default:
+                if isinstance(value, tuple):
+                    value = list(value)
+                elif isinstance(value, Mapping):
+                    value = dict(value)
+                out[f.name] = value
+        return out
+
+
+KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "name")
+
+
+def validate_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name) or len(name) > MAX_NAME_LEN:
+        raise UsageError(
+            f"invalid profile name {name!r}: use letters, digits, '.', '_' and '-', "
+            f"starting with a letter or digit (at most {MAX_NAME_LEN} characters)"
+        )
+    return name
+
+
+class _Checker:
+    """Turns a raw TOML table into ``Profile`` keyword arguments, or one-line errors."""
+
+    def __init__(self, source: str, profile: str) -> None:
+        self.source = source
+        self.profile = profile
+
+    def fail(self, key: str, problem: str) -> ProfileError:
+        where = f"{self.source}: profile {self.profile!r}" if self.profile else self.source
+        return ProfileError(f"{where}: key {key!r}: {problem}")
+
+    def string(self, key: str, value: object, *, token: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {_describe(value)}")
+        if token:
+            if not value:
+                raise self.fail(key, "must not be empty")
+            if value.startswith("-"):
+                raise self.fail(key, f"{value!r} starts with '-' (it would become an ssh option)")
+            if _SPACE_OR_CONTROL_RE.search(value):
+                raise self.fail(key, f"{value!r} contains whitespace or control characters")
+        elif _CONTROL_RE.search(value):
+            raise self.fail(key, "contains control characters (newline, tab, NUL, ...)")
+        return value
+
+    def integer(self, key: str, value: object, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer {lo}..{hi}, got {_describe(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(key, f"expected an integer {lo}..{hi}, got {value}")
+        return value
+
+    def choice(self, key: str, value: object, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            accepted = ", ".join(repr(c) for c in choices)
+            raise self.fail(key, f"expected one of {accepted}, got {_describe(value)}")
+        return value
+
+    def string_list(self, key: str, value: object, *, token: bool = False) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of strings, got {_describe(value)}")
+        return tuple(self.string(key, item, token=token) for item in value)
+
+    def check(self, raw: Mapping[str, object], *, need_host: bool) -> dict[str, Any]:  # noqa: C901, PLR0912
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in KEYS:
+                close = difflib.get_close_matches(key, KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
+                raise self.fail(key, f"unknown key{hint}")
+            if key in ("host", "user"):
+                out[key] = self.string(key, value, token=True)
+            elif key in ("port", "remote_port"):
+                out[key] = self.integer(key, value, 1, 65535)
+            elif key == "local_port":
+                out[key] = "auto" if value == "auto" else self._local_port(value)
+            elif key == "jump":
+                hops = self.string_list(key, value, token=True)
+                for hop in hops:
+                    if "," in hop:
+                        raise self.fail(key, f"{hop!r}: give each jump host as its own list entry")
+                out[key] = hops
+            elif key == "setup":
+                out[key] = self.string_list(key, value)
+            elif key == "transport":
+                out[key] = self.choice(key, value, TRANSPORTS)
+            elif key == "launcher":
+                out[key] = self.choice(key, value, LAUNCHERS)
+            elif key == "nice":
+                out[key] = self.integer(key, value, 0, 19)
+            elif key == "browser":
+                if not isinstance(value, bool):
+                    raise self.fail(key, f"expected true or false, got {_describe(value)}")
+                out[key] = value
+            elif key == "ssh_options":
+                out[key] = self._ssh_options(value)
+            elif key == "jupyter":
+                out[key] = self._command(key, value)
+            else:  # identity_file, proxy_command, workdir
+                text = self.string(key, value)
+                if not text:
+                    raise self.fail(key, "must not be empty")
+                out[key] = text
+        if need_host and "host" not in out:
+            raise self.fail("host", "missing; every profile needs a host (a hostname or an ssh alias)")
+        if out.get("jump") and out.get("proxy_command"):
+            raise self.fail(
+                "proxy_command",
+                "'jump' and 'proxy_command' cannot both be set (OpenSSH silently uses only one)",
+            )
+        return out
+
+    def _local_port(self, value: object) -> int:
+        if isinstance(value, str):
+            raise self.fail("local_port", f"expected an integer 1..65535 or 'auto', got {value!r}")
+        return self.integer("local_port", value, 1, 65535)
+
+    def _command(self, key: str, value: object) -> str:
+        text = self.string(key, value)
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise self.fail(key, f"cannot split {text!r} into words: {exc}") from None
+        if not words:
+            raise self.fail(key, "must name a command, such as 'jupyter lab'")
+        return text
+
+    def _ssh_options(self, value: object) -> dict[str, SshOptionValue]:
+        if not isinstance(value, dict):
+            raise self.fail("ssh_options", f"expected a table, got {_describe(value)}")
+        opts: dict[str, SshOptionValue] = {}
+        for opt, val in value.items():
+            if not SSH_OPTION_RE.fullmatch(opt):
+                raise self.fail("ssh_options", f"{opt!r} is not an ssh option name")
+            if isinstance(val, bool | int):
+                opts[opt] = val
+            elif isinstance(val, str):
+                opts[opt] = self.string(f"ssh_options.{opt}", val)
+            else:
+                raise self.fail(f"ssh_options.{opt}", f"expected a string, integer or boolean, got {_describe(val)}")
+        return opts
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return {dict: "a table", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def parse_toml(data: bytes, source: str) -> dict[str, Any]:
+    """Decode a TOML file's bytes; any failure is a one-line ``ProfileError``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "invalid TOML"
+        raise ProfileError(f"{source}: TOML syntax error: {msg}") from None
+    except (ValueError, RecursionError) as exc:  # huge nesting or numbers the parser refuses
+        raise ProfileError(f"{source}: TOML syntax error: {exc}") from None
+
+
+def build(name: str, raw: Mapping[str, object], defaults: Mapping[str, object], source: str) -> Profile:
+    """Merge ``defaults`` under ``raw`` and validate; raises ``ProfileError``."""
+    checked_defaults = _Checker(str(paths.defaults_file()), "").check(defaults, need_host=False)
+    checked = _Checker(source, name).check(raw, need_host=True)
+    merged = {**checked_defaults, **checked}
+    if "ssh_options" in checked_defaults and "ssh_options" in checked:
+        merged["ssh_options"] = {**checked_defaults["ssh_options"], **checked["ssh_options"]}
+    if merged.get("jump") and merged.get("proxy_command"):
+        # One came from defaults.toml, the other from the profile.
+        raise _Checker(source, name).fail(
+            "proxy_command", "'jump' and 'proxy_command' cannot both be set (one is in defaults.toml)"
+        )
+    return Profile(name=name, **merged)
+
+
+def profile_path(name: str) -> Path:
+    return paths.profiles_dir() / f"{validate_name(name)}.toml"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_defaults() -> dict[str, Any]:
+    path = paths.defaults_file()
+    data = _read(path)
+    return {} if data is None else parse_toml(data, str(path))
+
+
+def load(name: str) -> Profile:
+    """Load and validate profile ``name``; a missing one is a ``UsageError`` naming the folder."""
+    path = profile_path(name)
+    data = _read(path)
+    if data is None:
+        known = list_names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "; create it with 'jupytunnel profile add'"
+        raise UsageError(f"no profile {name!r} in {path.parent}{hint}")
+    return build(name, parse_toml(data, str(path)), load_defaults(), str(path))
+
+
+def list_names() -> list[str]:
+    """Profile names from file names alone (nothing is parsed: completion uses this)."""
+    try:
+        entries = os.listdir(paths.profiles_dir())
+    except OSError:
+        return []
+    names = [e[:-5] for e in entries if e.endswith(".toml")]
+    return sorted(n for n in names if NAME_RE.fullmatch(n))
+
+
+def dump(profile: Profile) -> bytes:
+    import tomli_w
+
+    return tomli_w.dumps(profile.to_toml_dict()).encode()
+
+
+def save(profile: Profile) -> Path:
+    from jupytunnel.fsutil import atomic_write
+
+    paths.ensure_private_dir(paths.config_dir())
+    folder = paths.ensure_private_dir(paths.profiles_dir())
+    path = folder / f"{profile.name}.toml"
+    atomic_write(path, dump(profile))
+    return path

@@ -1,0 +1,233 @@
+"""Remote shell scripts (pure builders) and the parsers for what they print.
+
+Each script is one string for the remote login shell, in POSIX sh (what sh, bash, zsh, ksh
+and dash all accept). Every value that comes from a profile is quoted with ``shlex.quote``;
+``setup`` lines are shell by definition and go in as written. Output we parse is marked with
+``MARK`` so that whatever a user's rc files print cannot be mistaken for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+
+from jupytunnel.profiles import Profile
+
+MARK = "==jupytunnel=="
+REMOTE_DIR = '"$HOME"/.local/state/jupytunnel'
+
+# Where jupyter_core puts runtime files: $JUPYTER_RUNTIME_DIR, else <data dir>/runtime, with
+# the data dir $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter or ~/.local/share/jupyter
+# (Linux), ~/Library/Jupyter (macOS).
+_RUNTIME_DIRS = (
+    '"${JUPYTER_RUNTIME_DIR:-}"',
+    '"${JUPYTER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter}/runtime"',
+    '"$HOME/Library/Jupyter/runtime"',
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerInfo:
+    """One running Jupyter server, from its runtime info file or ``jupyter server list``."""
+
+    pid: int
+    port: int | None
+    sock: str | None
+    base_url: str
+    token: str
+    root_dir: str
+    version: str
+    classic: bool
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object], *, classic: bool = False) -> ServerInfo | None:
+        try:
+            pid = raw["pid"]
+            if not isinstance(pid, int):
+                return None
+            port = raw.get("port")
+            sock = raw.get("sock") or None
+            return cls(
+                pid=pid,
+                port=port if isinstance(port, int) and port > 0 and not sock else None,
+                sock=str(sock) if sock else None,
+                base_url=str(raw.get("base_url") or "/"),
+                token=str(raw.get("token") or ""),
+                root_dir=str(raw.get("root_dir") or raw.get("notebook_dir") or ""),
+                version=str(raw.get("version") or ""),
+                classic=classic,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def endpoint(self) -> str:
+        return self.sock if self.sock else str(self.port)
+
+
+def socket_path(home: str, profile: str) -> str:
+    """The profile's remote Unix socket, inside the private remote folder."""
+    return f"{home.rstrip('/')}/.local/state/jupytunnel/{profile}.sock"
+
+
+def log_path_expr(profile: str) -> str:
+    return f"{REMOTE_DIR}/{shlex.quote(profile + '.log')}"
+
+
+def discovery_script(extra: str = "") -> str:
+    """Print $HOME and every runtime info file whose server PID is alive.
+
+    No Jupyter CLI is started: reading the files costs one round trip through the master.
+    """
+    dirs = " ".join(_RUNTIME_DIRS)
+    body = (
+        f"printf '{MARK} home %s\\n' \"$HOME\"\n"
+        f"for d in {dirs}; do\n"
+        '  [ -n "$d" ] && [ -d "$d" ] || continue\n'
+        '  for f in "$d"/jpserver-*.json "$d"/nbserver-*.json; do\n'
+        '    [ -f "$f" ] || continue\n'
+        "    p=$(sed -n 's/^[[:space:]]*\"pid\":[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p' \"$f\")\n"
+        '    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue\n'
+        f"    printf '{MARK} file %s\\n' \"$f\"; cat \"$f\"; echo\n"
+        "  done\n"
+        "done\n"
+    )
+    return body + extra
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    home: str
+    servers: list[ServerInfo]
+    markers: list[str]  # other marker lines (launcher status)
+
+
+def parse_discovery(stdout: str) -> Discovery:
+    home = ""
+    servers: dict[int, ServerInfo] = {}
+    markers: list[str] = []
+    chunk: list[str] | None = None
+    classic = False
+
+    def flush() -> None:
+        if chunk is None:
+            return
+        try:
+            raw = json.loads("\n".join(chunk))
+        except ValueError:
+            return
+        if isinstance(raw, dict):
+            info = ServerInfo.from_dict(raw, classic=classic)
+            if info is not None:
+                servers.setdefault(info.pid, info)
+
+    for line in stdout.splitlines():
+        if line.startswith(MARK + " "):
+            flush()
+            chunk = None
+            kind, _, value = line[len(MARK) + 1 :].partition(" ")
+            if kind == "home":
+                home = value
+            elif kind == "file":
+                chunk = []
+                classic = value.rsplit("/", 1)[-1].startswith("nbserver-")
+            else:
+                markers.append(line[len(MARK) + 1 :])
+        elif chunk is not None:
+            chunk.append(line)
+    flush()
+    return Discovery(home=home, servers=list(servers.values()), markers=markers)
+
+
+def parse_server_list(stdout: str) -> list[ServerInfo]:
+    """``jupyter server list --json``: one JSON object a line."""
+    out = []
+    for line in stdout.splitlines():
+        line = line.strip()  # noqa: PLW2901
+        if not line.startswith("{"):
+            continue
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(raw, dict):
+            info = ServerInfo.from_dict(raw)
+            if info is not None:
+                out.append(info)
+    return out
+
+
+def jupyter_cli(profile: Profile) -> list[str]:
+    """The ``jupyter`` executable implied by the profile's command (for list/stop)."""
+    first = shlex.split(profile.jupyter)[0]
+    if first.endswith("/jupyter") or first == "jupyter":
+        return [first]
+    if "/" in first and first.rsplit("/", 1)[1].startswith("jupyter-"):
+        return [first.rsplit("/", 1)[0] + "/jupyter"]
+    return ["jupyter"]
+
+
+def quote_workdir(workdir: str) -> str:
+    """Quote a workdir for the remote shell; a leading ``~`` still means the remote home."""
+    if workdir == "~":
+        return '"$HOME"'
+    if workdir.startswith("~/"):
+        rest = workdir[2:]
+        return '"$HOME"/' + shlex.quote(rest) if rest else '"$HOME"'
+    return shlex.quote(workdir)
+
+
+def _setup_lines(profile: Profile, *, to: str) -> str:
+    """Each setup line in a group of its own, so a failure names the line."""
+    out = ""
+    for i, line in enumerate(profile.setup, 1):
+        what = shlex.quote(f"{MARK} error setup line {i} failed: {line}")
+        # The newline before "}" lets a setup line end in a comment.
+        out += f"{{ {line}\n}} || {{ echo {what} >&{to}; exit 1; }}\n"
+    return out
+
+
+def server_list_script(profile: Profile) -> str:
+    """Fallback discovery: ``jupyter server list --json`` in the profile's environment."""
+    cli = " ".join(shlex.quote(w) for w in jupyter_cli(profile))
+    return (
+        f"cd {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + _setup_lines(profile, to="2")
+        + f"{cli} server list --json 2>/dev/null || {cli} notebook list --json 2>/dev/null\n"
+    )
+
+
+def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, multiplexer: str) -> str:
+    """Stop a server the polite way (``jupyter server stop``), then make sure it is gone."""
+    cli = " ".join(shlex.quote(w) for w in jupyter_cli(profile))
+    sub = "notebook" if server.classic else "server"
+    pid = server.pid
+    script = (
+        f"cd {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + _setup_lines(profile, to="2")
+        + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
+        # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
+        # down cleanly too. Bounded: 10 s, then SIGKILL.
+        + f"i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 100 ]; do\n"
+        + f"  [ $i -eq 20 ] && kill {pid} 2>/dev/null\n"
+        + "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+        + "done\n"
+        + f"kill -0 {pid} 2>/dev/null && kill -9 {pid} 2>/dev/null\n"
+    )
+    if session:
+        script += kill_session_script(session, multiplexer)
+    return script + f"echo '{MARK} stopped'\n"
+
+
+def kill_session_script(session: str, multiplexer: str) -> str:
+    q = shlex.quote(session)
+    if multiplexer == "tmux":
+        return f"tmux kill-session -t ={q} 2>/dev/null\n"
+    if multiplexer == "screen":
+        return f"screen -S {q} -X quit >/dev/null 2>&1\n"
+    return ""
+
+
+def logs_script(profile: str, lines: int) -> str:
+    return f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"

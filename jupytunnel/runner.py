@@ -1,0 +1,163 @@
+"""The one module that starts processes. Every ssh command goes through here.
+
+It never uses a shell, logs ``shlex.join(argv)`` when verbose, bounds every wait, and turns
+failures into ``CommandError`` carrying argv, exit code and stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from jupytunnel.errors import CommandError, JupytunnelError
+
+_verbose = False
+
+
+def set_verbose(on: bool) -> None:
+    global _verbose  # noqa: PLW0603 - one process-wide switch set by the CLI callback
+    _verbose = on
+
+
+def echo_command(argv: list[str], *, prefix: str = "+ ") -> None:
+    print(prefix + shlex.join(argv), file=sys.stderr, flush=True)
+
+
+@functools.cache
+def ssh_binary() -> str:
+    """The OpenSSH client, resolved once (``JUPYTUNNEL_SSH`` overrides PATH lookup)."""
+    found = os.environ.get("JUPYTUNNEL_SSH") or shutil.which("ssh")
+    if not found:
+        raise JupytunnelError("OpenSSH client 'ssh' not found on PATH; install openssh-client")
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def _log(argv: list[str]) -> None:
+    if _verbose:
+        echo_command(argv)
+
+
+def _not_found(argv: list[str], exc: OSError) -> JupytunnelError:
+    return JupytunnelError(f"cannot run {argv[0]}: {exc.strerror or exc}")
+
+
+def run(argv: list[str], *, timeout: float, stdin_text: str | None = None) -> Result:
+    """Run to completion with output captured; a time-out kills the process."""
+    _log(argv)
+    try:
+        proc = subprocess.run(
+            argv,
+            input=stdin_text,
+            stdin=None if stdin_text is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(
+            f"{Path(argv[0]).name} did not finish within {timeout:g} s",
+            argv=argv, returncode=None, stderr=_text(exc.stderr),
+        ) from None
+    except OSError as exc:
+        raise _not_found(argv, exc) from None
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode(errors="replace")
+
+
+def run_forking(argv: list[str], *, timeout: float, log_path: Path) -> Result:
+    """Run a command that forks itself into the background (``ssh -f``).
+
+    Its output goes to ``log_path``, never a pipe: with ``-J`` or a ProxyCommand the helper
+    process keeps the inherited stderr open, and a parent reading a pipe would hang until
+    the tunnel closed. The terminal stays reachable for password and 2FA prompts, which
+    OpenSSH reads from /dev/tty.
+    """
+    _log(argv)
+    with log_path.open("wb") as log:
+        os.fchmod(log.fileno(), 0o600)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        except OSError as exc:
+            raise _not_found(argv, exc) from None
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # still in the foreground phase, so this is the ssh we started
+            proc.wait()
+            raise CommandError(
+                f"ssh did not connect within {timeout:g} s",
+                argv=argv, returncode=None, stderr=_read_tail(log_path),
+            ) from None
+    return Result(argv, code, "", _read_tail(log_path))
+
+
+def _read_tail(path: Path, limit: int = 8192) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+class Started:
+    """A process started now and collected later, so independent commands overlap."""
+
+    def __init__(self, argv: list[str]) -> None:
+        _log(argv)
+        self.argv = argv
+        try:
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, errors="replace",
+            )
+        except OSError as exc:
+            raise _not_found(argv, exc) from None
+
+    def result(self, *, timeout: float) -> Result:
+        try:
+            out, err = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, err = self._proc.communicate()
+            raise CommandError(
+                f"{Path(self.argv[0]).name} did not finish within {timeout:g} s",
+                argv=self.argv, returncode=None, stderr=err,
+            ) from None
+        return Result(self.argv, self._proc.returncode, out, err)
+
+
+def run_interactive(argv: list[str]) -> int:
+    """Run attached to the terminal (an editor); returns the exit code."""
+    _log(argv)
+    try:
+        return subprocess.call(argv)
+    except OSError as exc:
+        raise _not_found(argv, exc) from None

@@ -1,0 +1,184 @@
+"""The remote Jupyter server: find it, start it, wait for it, stop it. All through a master."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from jupytunnel import launchers, remote
+from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.master import Master, ssh_message
+from jupytunnel.profiles import Profile
+from jupytunnel.remote import Discovery, ServerInfo
+
+ROUND_TRIP_TIMEOUT = 20.0
+POLL_INTERVAL = 0.1
+
+
+def discover(master: Master, *, extra: str = "") -> Discovery:
+    """Read the remote runtime info files through the master (one round trip)."""
+    result = master.run(remote.discovery_script(extra), timeout=ROUND_TRIP_TIMEOUT)
+    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
+        raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
+    return remote.parse_discovery(result.stdout)
+
+
+def list_with_cli(master: Master) -> list[ServerInfo]:
+    """Fallback: ``jupyter server list --json`` in the profile's setup environment (slow)."""
+    try:
+        result = master.run(remote.server_list_script(master.profile), timeout=60)
+    except CommandError:
+        return []
+    return remote.parse_server_list(result.stdout)
+
+
+def is_profiles(profile: Profile, server: ServerInfo, home: str) -> bool:
+    if profile.transport == "socket":
+        return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
+    return server.sock is None and server.port == profile.remote_port
+
+
+def pick(profile: Profile, servers: list[ServerInfo], home: str) -> ServerInfo | None:
+    for server in servers:
+        if is_profiles(profile, server, home):
+            return server
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    server: ServerInfo | None
+    home: str
+    all_servers: list[ServerInfo]
+
+
+def find(master: Master, *, fallback: bool = True) -> Found:
+    found = discover(master)
+    server = pick(master.profile, found.servers, found.home)
+    servers = found.servers
+    if server is None and fallback:
+        listed = list_with_cli(master)
+        servers = servers + [s for s in listed if s.pid not in {x.pid for x in servers}]
+        server = pick(master.profile, listed, found.home)
+    return Found(server, found.home, servers)
+
+
+def socket_for(profile: Profile, home: str) -> str | None:
+    if profile.transport != "socket":
+        return None
+    if not home:
+        raise JupytunnelError("could not learn the remote home folder (needed for the socket path)")
+    return remote.socket_path(home, profile.name)
+
+
+def _marker(markers: list[str], kind: str) -> str | None:
+    for m in markers:
+        k, _, value = m.partition(" ")
+        if k == kind:
+            return value
+    return None
+
+
+def _log_tail(markers: list[str]) -> str:
+    lines = [m[4:] for m in markers if m.startswith("log ")]
+    return " | ".join(ln.strip() for ln in lines if ln.strip())[-600:]
+
+
+def _error_in_log(markers: list[str]) -> str | None:
+    """The reason our own inner script wrote into the log (tmux/screen launchers)."""
+    prefix = f"{remote.MARK} error "
+    for m in markers:
+        line = m[4:].strip() if m.startswith("log ") else ""
+        if line.startswith(prefix):
+            return line[len(prefix) :]
+    return None
+
+
+def start(
+    master: Master,
+    *,
+    home: str,
+    timeout: float,
+    tick: Callable[[], None] = lambda: None,
+) -> ServerInfo:
+    """Start the profile's server with its launcher and wait for its runtime file.
+
+    On any failure nothing is left running on the remote.
+    """
+    profile = master.profile
+    launcher = launchers.for_profile(profile)
+    if launcher.name == "none":
+        raise JupytunnelError(
+            f"no Jupyter server for profile {profile.name!r} on {profile.host} and launcher is "
+            f"'none': start it there (for example: {profile.jupyter} --no-browser "
+            f"--port={profile.remote_port}), then connect again"
+        )
+    result = master.run(launcher.start_script(profile, sock=socket_for(profile, home)), timeout=60)
+    parsed = remote.parse_discovery(result.stdout)
+    error = _marker(parsed.markers, "error")
+    if error:
+        raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {error}")
+    started = _marker(parsed.markers, "started")
+    if started is None:
+        raise JupytunnelError(
+            f"cannot start Jupyter on {profile.host}: {ssh_message(result.stderr or result.stdout)}"
+        )
+    try:
+        return wait_ready(master, launcher, started, timeout=timeout, tick=tick)
+    except BaseException:
+        # A half-started server is worse than none: end it, whatever went wrong.
+        try:
+            master.run(launcher.stop_script(profile, started), timeout=30)
+        except CommandError:
+            pass
+        raise
+
+
+def wait_ready(
+    master: Master,
+    launcher: launchers.Launcher,
+    started: str,
+    *,
+    timeout: float,
+    tick: Callable[[], None],
+) -> ServerInfo:
+    profile = master.profile
+    deadline = time.monotonic() + timeout
+    probe = launcher.probe_script(profile, started)
+    while True:
+        found = discover(master, extra=probe)
+        server = pick(profile, found.servers, found.home)
+        if server is not None:
+            return server
+        if "launcher dead" in found.markers:
+            tail = _log_tail(found.markers)
+            reason = _error_in_log(found.markers) or "Jupyter exited during start-up"
+            raise JupytunnelError(
+                f"Jupyter failed to start on {profile.host}: {reason}"
+                + (f"; remote log: {tail}" if tail else "")
+            )
+        if time.monotonic() >= deadline:
+            tail = _log_tail(found.markers) if found.markers else ""
+            raise JupytunnelError(
+                f"Jupyter did not become ready on {profile.host} within {timeout:g} s"
+                + (f"; remote log: {tail}" if tail else "")
+                + "; see 'jupytunnel server logs " + profile.name + "'"
+            )
+        tick()
+        time.sleep(POLL_INTERVAL)  # the next poll; readiness itself is the runtime file
+
+
+def stop(master: Master, server: ServerInfo) -> None:
+    profile = master.profile
+    launcher = launchers.for_profile(profile)
+    script = remote.stop_script(
+        profile, server, session=launcher.session(profile), multiplexer=launcher.name
+    )
+    result = master.run(script, timeout=60)
+    if f"{remote.MARK} stopped" not in result.stdout:
+        raise JupytunnelError(f"could not stop the server on {profile.host}: {ssh_message(result.stderr)}")
+
+
+def logs(master: Master, lines: int) -> str:
+    return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout

@@ -1,0 +1,133 @@
+"""Pure builders of OpenSSH argument lists. Nothing here runs anything.
+
+OpenSSH keeps the *first* value it obtains for an option (command line before config files,
+and among ``-o`` flags the first one), so a user's ``ssh_options`` replace our defaults by
+removing them rather than by coming later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from jupytunnel.profiles import Profile, SshOptionValue
+
+LOOPBACK = "127.0.0.1"
+TUNNEL_DEFAULTS: tuple[tuple[str, str], ...] = (
+    ("ControlPersist", "yes"),
+    ("ExitOnForwardFailure", "yes"),
+    ("ServerAliveInterval", "30"),
+    ("ServerAliveCountMax", "3"),
+)
+
+
+def option_value(value: SshOptionValue) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _options(defaults: Iterable[tuple[str, str]], user: Mapping[str, SshOptionValue]) -> list[str]:
+    overridden = {k.lower() for k in user}
+    out: list[str] = []
+    for key, value in defaults:
+        if key.lower() not in overridden:
+            out += ["-o", f"{key}={value}"]
+    for key, uvalue in user.items():
+        out += ["-o", f"{key}={option_value(uvalue)}"]
+    return out
+
+
+def _config(config_file: str | None) -> list[str]:
+    return ["-F", config_file] if config_file else []
+
+
+def connection_args(profile: Profile) -> list[str]:
+    """How to reach the host: jump hosts or ProxyCommand, port, user, identity."""
+    out: list[str] = []
+    if profile.jump:
+        out += ["-J", ",".join(profile.jump)]
+    if profile.proxy_command:
+        out += ["-o", f"ProxyCommand={profile.proxy_command}"]
+    if profile.port is not None:
+        out += ["-p", str(profile.port)]
+    if profile.user:
+        out += ["-l", profile.user]
+    if profile.identity_file:
+        out += ["-i", expand_user(profile.identity_file)]
+    return out
+
+
+def expand_user(path: str) -> str:
+    import os.path
+
+    return os.path.expanduser(path)
+
+
+def forward_spec(*, local_port: int, remote_port: int | None = None, remote_socket: str | None = None) -> str:
+    """The ``-L`` value; the local end always binds 127.0.0.1, never all interfaces.
+
+    Without an explicit bind address ssh may "succeed" on [::1] when 127.0.0.1 is taken.
+    """
+    if remote_socket is not None:
+        return f"{LOOPBACK}:{local_port}:{remote_socket}"
+    if remote_port is None:
+        raise ValueError("forward_spec needs remote_port or remote_socket")
+    return f"{LOOPBACK}:{local_port}:{LOOPBACK}:{remote_port}"
+
+
+def tunnel_argv(
+    profile: Profile,
+    *,
+    ssh: str,
+    control_path: str,
+    forward: str | None,
+    config_file: str | None = None,
+) -> list[str]:
+    """The background master that holds the tunnel (``forward`` None: no ``-L`` yet)."""
+    argv = [ssh, *_config(config_file), "-N", "-f", "-M", "-S", control_path]
+    argv += _options(TUNNEL_DEFAULTS, profile.ssh_options)
+    if forward is not None:
+        argv += ["-L", forward]
+    return [*argv, *connection_args(profile), profile.host]
+
+
+def remote_argv(
+    profile: Profile,
+    command: str,
+    *,
+    ssh: str,
+    control_path: str,
+    config_file: str | None = None,
+) -> list[str]:
+    """Run ``command`` (one string for the remote shell) through the existing master.
+
+    BatchMode: should the master be gone, ssh would otherwise fall back to a fresh
+    connection that can prompt; this way it fails instead.
+    """
+    return [
+        ssh, *_config(config_file), "-S", control_path, "-o", "ControlMaster=no",
+        "-o", "BatchMode=yes", "-T", profile.host, command,
+    ]
+
+
+def control_argv(
+    profile: Profile,
+    operation: str,
+    *,
+    ssh: str,
+    control_path: str,
+    config_file: str | None = None,
+    forward: str | None = None,
+) -> list[str]:
+    """``ssh -O check|exit|forward|cancel``, addressed to the master by its socket."""
+    argv = [ssh, *_config(config_file), "-S", control_path, "-O", operation]
+    if forward is not None:
+        argv += ["-L", forward]
+    return [*argv, profile.host]
+
+
+def resolve_argv(profile: Profile, *, ssh: str, config_file: str | None = None) -> list[str]:
+    """``ssh -G``: what OpenSSH resolves for this profile, without connecting."""
+    argv = [ssh, *_config(config_file), "-G"]
+    argv += _options((), profile.ssh_options)
+    return [*argv, *connection_args(profile), profile.host]

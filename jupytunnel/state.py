@@ -1,0 +1,89 @@
+"""Tunnel records: one private JSON file a profile in the state dir, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jupytunnel import paths
+from jupytunnel.fsutil import atomic_write, file_lock
+
+
+@dataclasses.dataclass(frozen=True)
+class TunnelRecord:
+    """What we started: enough to find it again and to prove a PID is still ours."""
+
+    profile: str
+    pid: int
+    create_time: float
+    control_path: str
+    local_port: int
+    remote: str  # "host:port" or "host:/path/to.sock", for people
+    host: str  # the ssh destination, for ssh -O
+    started_at: float
+    url: str  # carries the token: the record is 0600 and the URL is hidden in listings
+    server_pid: int | None = None
+
+    def to_json(self) -> bytes:
+        return (json.dumps(dataclasses.asdict(self), indent=2) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> TunnelRecord | None:
+        try:
+            raw: Any = json.loads(data)
+            fields = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in fields})
+        except (ValueError, TypeError, AttributeError):
+            return None  # a damaged record is treated as no record
+
+
+def record_path(profile: str) -> Path:
+    return paths.tunnels_dir() / f"{profile}.json"
+
+
+def ssh_log_path(profile: str) -> Path:
+    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{profile}.ssh.log"
+
+
+def load(profile: str) -> TunnelRecord | None:
+    try:
+        return TunnelRecord.from_json(record_path(profile).read_bytes())
+    except OSError:
+        return None
+
+
+def load_all() -> list[TunnelRecord]:
+    try:
+        names = sorted(os.listdir(paths.tunnels_dir()))
+    except OSError:
+        return []
+    records = []
+    for name in names:
+        if name.endswith(".json"):
+            rec = load(name[:-5])
+            if rec is not None:
+                records.append(rec)
+    return records
+
+
+def save(record: TunnelRecord) -> None:
+    paths.ensure_state_dir(paths.tunnels_dir())
+    atomic_write(record_path(record.profile), record.to_json())
+
+
+def remove(profile: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        record_path(profile).unlink()
+
+
+@contextlib.contextmanager
+def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
+    """Serialise connect/disconnect of one profile across processes."""
+    folder = paths.ensure_state_dir(paths.locks_dir())
+    with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
+        yield

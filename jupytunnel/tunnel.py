@@ -1,0 +1,275 @@
+"""Tunnel lifecycle: connect, disconnect, status. Plain functions; the CLI only formats."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shlex
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from jupytunnel import browser, httpcheck, launchers, procs, remote, runner, server, sshargs, state
+from jupytunnel.errors import JupytunnelError
+from jupytunnel.master import Master, config_file, control_path, master_for, open_master
+from jupytunnel.profiles import Profile
+from jupytunnel.remote import ServerInfo
+from jupytunnel.state import TunnelRecord
+
+LocalPort = int | Literal["auto"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Connected:
+    record: TunnelRecord
+    reused: bool
+    started_server: bool
+
+
+def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
+    path = "tree" if classic else "lab"
+    base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
+    query = f"?token={server.token}" if server.token else ""
+    return f"http://127.0.0.1:{port}{base}{path}{query}"
+
+
+def hide_token(url: str) -> str:
+    head, sep, _ = url.partition("?token=")
+    return f"{head}{sep}…" if sep else url
+
+
+def choose_port(profile: Profile, requested: LocalPort | None) -> int:
+    wanted = requested if requested is not None else profile.local_port
+    if wanted == "auto":
+        if procs.port_free(profile.remote_port):
+            return profile.remote_port
+        return procs.any_free_port()
+    if not procs.port_free(wanted):
+        holder = procs.port_holder(wanted)
+        raise JupytunnelError(
+            f"local port {wanted} is already in use" + (f" by {holder}" if holder else "")
+            + "; choose another with --local-port, or --local-port auto"
+        )
+    return wanted
+
+
+def is_up(record: TunnelRecord) -> bool:
+    """The recorded master answers on its socket with the recorded PID.
+
+    The socket lives in our private runtime dir, so the process answering there with that
+    PID is the master we started: no process table scan needed on this hot path.
+    """
+    from jupytunnel import mux
+
+    return mux.master_pid(record.control_path) == record.pid
+
+
+def record_state(record: TunnelRecord) -> str:
+    """``up``, ``stale`` (process alive but master or port not answering) or ``down``."""
+    if is_up(record) and procs.port_accepts(record.local_port):
+        return "up"
+    if procs.alive_and_same(record.pid, record.create_time):
+        return "stale"
+    return "down"
+
+
+def _profile_stub(record: TunnelRecord) -> Profile:
+    """Enough of a profile to address a master by its socket (the profile may be gone)."""
+    return Profile(name=record.profile, host=record.host)
+
+
+def teardown(record: TunnelRecord | None, master: Master) -> None:
+    """End a master we started: ``-O exit``, then verified signals. Never anything else."""
+    if master.control_path.exists() and master.pid() is not None:
+        master.exit()
+    if record is not None and procs.create_time(record.pid) is not None:
+        if not procs.wait_gone(record.pid, record.create_time, timeout=2.0):
+            procs.terminate_verified(record.pid, record.create_time, record.control_path)
+    master.remove_stale_socket()
+
+
+def connect(
+    profile: Profile,
+    *,
+    local_port: LocalPort | None = None,
+    timeout: float = 30.0,
+    start_server: bool = True,
+    tick: Callable[[], None] = lambda: None,
+) -> Connected:
+    """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server."""
+    deadline = time.monotonic() + timeout
+    with state.profile_lock(profile.name, timeout=timeout + 60):
+        master = master_for(profile)
+        record = state.load(profile.name)
+        if record is not None:
+            if is_up(record):
+                if isinstance(local_port, int) and local_port != record.local_port:
+                    raise JupytunnelError(
+                        f"{profile.name} is already connected on port {record.local_port}; "
+                        f"disconnect it first to use port {local_port}"
+                    )
+                return Connected(record, reused=True, started_server=False)
+            teardown(record, master)
+            state.remove(profile.name)
+        elif master.control_path.exists():
+            teardown(None, master)  # a socket without a record: ours, but orphaned
+        return _connect_new(profile, master, local_port, deadline, start_server, tick)
+
+
+def _connect_new(
+    profile: Profile,
+    master: Master,
+    local_port: LocalPort | None,
+    deadline: float,
+    start_server: bool,
+    tick: Callable[[], None],
+) -> Connected:
+    port = choose_port(profile, local_port)
+    tcp = profile.transport == "tcp"
+    forward = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if tcp else None
+    open_master(master, forward=forward, timeout=max(1.0, deadline - time.monotonic()))
+    record: TunnelRecord | None = None
+    started: ServerInfo | None = None
+    try:
+        # Discovery and the PID check overlap: each is one round trip.
+        pending = master.start(remote.discovery_script())
+        pid = master.pid() or master.check_pid_with_ssh()
+        created = procs.create_time(pid) if pid else None
+        if pid is None or created is None or not procs.is_our_master(pid, created, master.ctl):
+            raise JupytunnelError(f"ssh to {profile.host} started but its master cannot be found")
+        record = TunnelRecord(
+            profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
+            local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
+        )
+        found = remote.parse_discovery(pending.result(timeout=server.ROUND_TRIP_TIMEOUT).stdout)
+        srv = server.pick(profile, found.servers, found.home)
+        if srv is None:
+            srv = server.pick(profile, server.list_with_cli(master), found.home)
+        if srv is None:
+            if not start_server or profile.launcher == "none":
+                where = "its socket" if not tcp else f"port {profile.remote_port}"
+                raise JupytunnelError(
+                    f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
+                    f"start one with: jupytunnel server start {profile.name}"
+                )
+            srv = started = server.start(
+                master, home=found.home, timeout=max(1.0, deadline - time.monotonic()), tick=tick
+            )
+        if not tcp:
+            sock = server.socket_for(profile, found.home)
+            assert sock is not None
+            master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
+        classic = profile.is_classic_notebook or srv.classic
+        record = dataclasses.replace(
+            record,
+            url=local_url(port, srv, classic=classic),
+            remote=f"{profile.host}:{srv.endpoint}",
+            server_pid=srv.pid,
+        )
+        state.save(record)
+        httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
+    except BaseException:
+        if started is not None:
+            with contextlib.suppress(JupytunnelError):
+                server.stop(master, started)
+        teardown(record, master)
+        state.remove(profile.name)
+        raise
+    return Connected(record, reused=False, started_server=started is not None)
+
+
+def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
+    """Close the tunnel of ``name``; idempotent. Returns a line for the user."""
+    with state.profile_lock(name, timeout=60):
+        record = state.load(name)
+        master = Master(profile or _stub(name, record), control_path(name))
+        live = master.control_path.exists() and master.pid() is not None
+        if record is None and not live:
+            return f"{name}: no tunnel to close"
+        if stop_server:
+            if profile is None:
+                raise JupytunnelError(f"--stop-server needs the profile {name!r}")
+            _stop_server_via(master, profile, live=live)
+        teardown(record, master)
+        state.remove(name)
+        with contextlib.suppress(FileNotFoundError):
+            browser.redirect_file(name).unlink()
+        return f"{name}: disconnected" + (" and server stopped" if stop_server else "")
+
+
+def _stub(name: str, record: TunnelRecord | None) -> Profile:
+    return _profile_stub(record) if record else Profile(name=name, host="localhost")
+
+
+def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
+    from jupytunnel.master import temporary_master
+
+    if live:
+        found = server.find(Master(profile, master.control_path))
+        if found.server is not None:
+            server.stop(Master(profile, master.control_path), found.server)
+        return
+    with temporary_master(profile, timeout=30) as tmp:
+        found = server.find(tmp)
+        if found.server is not None:
+            server.stop(tmp, found.server)
+
+
+def disconnect_all() -> list[str]:
+    return [disconnect(rec.profile) for rec in state.load_all()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    record: TunnelRecord
+    state: str
+
+    def to_dict(self, *, show_token: bool) -> dict[str, object]:
+        rec = self.record
+        return {
+            "profile": rec.profile,
+            "state": self.state,
+            "url": rec.url if show_token else hide_token(rec.url),
+            "local_port": rec.local_port,
+            "remote": rec.remote,
+            "pid": rec.pid,
+            "uptime": round(time.time() - rec.started_at, 1) if self.state == "up" else None,
+            "control_path": rec.control_path,
+        }
+
+
+def status(name: str | None = None) -> list[Status]:
+    records = state.load_all() if name is None else [r for r in [state.load(name)] if r]
+    return [Status(rec, record_state(rec)) for rec in records]
+
+
+def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
+    """What ``connect`` would run, one shell-quoted command a line (``#`` lines explain)."""
+    ssh = runner.ssh_binary()
+    ctl = str(control_path(profile.name))
+    cfg = config_file()
+    wanted = local_port if local_port is not None else profile.local_port
+    port = profile.remote_port if wanted == "auto" else wanted
+    lines: list[str] = []
+    if wanted == "auto":
+        lines.append(f"# local port: auto ({port} when free, else any free port)")
+    stub = Master(profile, control_path(profile.name))
+    if profile.transport == "tcp":
+        fwd = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        lines.append(shlex.join(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg)))
+    else:
+        lines.append(shlex.join(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=None, config_file=cfg)))
+    lines.append(shlex.join(stub.control_argv("check")))
+    lines.append(shlex.join(stub.remote_argv(remote.discovery_script())))
+    lines.append("# if no server answers on the profile's port or socket:")
+    lines.append(shlex.join(stub.remote_argv(remote.server_list_script(profile))))
+    if profile.launcher != "none":
+        sock = remote.socket_path("$HOME", profile.name) if profile.transport == "socket" else None
+        start = launchers.for_profile(profile).start_script(profile, sock=sock)
+        lines.append(shlex.join(stub.remote_argv(start)))
+    if profile.transport == "socket":
+        home_sock = remote.socket_path("<remote home>", profile.name)
+        fwd = sshargs.forward_spec(local_port=port, remote_socket=home_sock)
+        lines.append(shlex.join(stub.control_argv("forward", fwd)))
+    lines.append(f"# then GET http://127.0.0.1:{port}/api/status until it answers 200")
+    return lines

@@ -1,0 +1,118 @@
+"""The CLI as a user runs it: version, help, profiles, dry runs, errors without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupytunnel import __version__
+
+
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {
+        **os.environ,
+        "JUPYTUNNEL_CONFIG_DIR": str(tmp_path / "cfg"),
+        "JUPYTUNNEL_STATE_DIR": str(tmp_path / "st"),
+        "JUPYTUNNEL_RUNTIME_DIR": str(tmp_path / "rt"),
+    }
+    base.pop("JUPYTUNNEL_SSH_CONFIG", None)
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "jupytunnel", *args], capture_output=True, text=True,
+                          env=base, timeout=60, stdin=subprocess.DEVNULL, check=False)
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert run(tmp_path, "--version").stdout == f"jupytunnel {__version__}\n"
+    out = run(tmp_path, "--help")
+    assert out.returncode == 0
+    for cmd in ("connect", "disconnect", "status", "open", "profile", "server"):
+        assert cmd in out.stdout
+    assert "--dry-run" in out.stdout
+
+
+def test_profile_lifecycle(tmp_path: Path) -> None:
+    add = run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--user", "ada",
+              "--jump", "gw.example.org", "--setup", "module load python/3.11", "--nice", "10",
+              "--ssh-option", "Compression=yes", "--local-port", "9999")
+    assert add.returncode == 0, add.stderr
+    path = tmp_path / "cfg" / "profiles" / "aura.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert run(tmp_path, "profile", "path", "aura").stdout.strip() == str(path)
+    again = run(tmp_path, "profile", "add", "aura", "--host", "x")
+    assert again.returncode == 2
+    assert "--force" in again.stderr
+    assert run(tmp_path, "profile", "add", "aura", "--host", "x", "--force").returncode == 0
+    listing = run(tmp_path, "profile", "list", "--json")
+    assert '"name": "aura"' in listing.stdout
+    assert '"host": "x"' in listing.stdout
+    assert run(tmp_path, "profile", "remove", "aura").returncode == 0
+    assert not path.exists()
+    gone = run(tmp_path, "profile", "show", "aura")
+    assert gone.returncode == 2
+    assert "no profile 'aura'" in gone.stderr
+
+
+def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
+    run(tmp_path, "profile", "add", "aura", "--host", "aura")
+    path = tmp_path / "cfg" / "profiles" / "aura.toml"
+    before = path.read_bytes()
+    bad_editor = tmp_path / "bad-editor"
+    bad_editor.write_text("#!/bin/sh\nprintf 'host = 42\\n' > \"$1\"\n")
+    bad_editor.chmod(0o755)
+    out = run(tmp_path, "profile", "edit", "aura", env={"EDITOR": str(bad_editor), "VISUAL": ""})
+    assert out.returncode == 2
+    assert "key 'host'" in out.stderr
+    assert path.read_bytes() == before
+    good_editor = tmp_path / "good-editor"
+    good_editor.write_text("#!/bin/sh\nprintf 'host = \"other\"\\n' > \"$1\"\n")
+    good_editor.chmod(0o755)
+    out = run(tmp_path, "profile", "edit", "aura", env={"EDITOR": str(good_editor), "VISUAL": ""})
+    assert out.returncode == 0, out.stderr
+    assert path.read_text() == 'host = "other"\n'
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["connect", "nope"], 2, "no profile 'nope'"),
+        (["connect"], 2, "Missing argument"),
+        (["connect", "aura", "--bogus"], 2, "No such option"),
+        (["profile", "add", "-bad", "--host", "x"], 2, ""),
+        (["profile", "add", "a/b", "--host", "x"], 2, "invalid profile name"),
+        (["profile", "add", "ok", "--host", "-oProxyCommand=evil"], 2, "starts with '-'"),
+        (["profile", "add", "ok", "--host", "h", "--transport", "udp"], 2, "'tcp', 'socket'"),
+        (["connect", "aura", "--local-port", "http"], 2, "--local-port"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragment: str) -> None:
+    run(tmp_path, "profile", "add", "aura", "--host", "aura")
+    out = run(tmp_path, *args)
+    assert out.returncode == code
+    assert "Traceback" not in out.stderr
+    assert fragment in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 3  # click's usage line may precede
+
+
+def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
+    run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--user", "ada",
+        "--jump", "gw.example.org", "--remote-port", "8890", "--local-port", "9999")
+    out = run(tmp_path, "--dry-run", "connect", "aura", env={"JUPYTUNNEL_SSH_CONFIG": "/etc/jt_cfg"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    first = shlex.split(lines[0])
+    assert first[1:] == [
+        "-F", "/etc/jt_cfg", "-N", "-f", "-M", "-S", str(tmp_path / "rt" / first[7].rsplit("/", 1)[1]),
+        "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30",
+        "-o", "ServerAliveCountMax=3", "-L", "127.0.0.1:9999:127.0.0.1:8890", "-J", "gw.example.org",
+        "-l", "ada", "aura.example.org",
+    ]
+    assert any("-O check" in ln for ln in lines)
+    assert any("jpserver-" in ln for ln in lines)
+    assert not (tmp_path / "st" / "tunnels").exists()
+    assert len(first[7]) < 100
