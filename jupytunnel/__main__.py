@@ -24,7 +24,7 @@ def run(argv: list[str] | None = None) -> int:
         return _fail("interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return EXIT_FAILURE
-    except Exception as exc:  # click's own exceptions, from click or typer's vendored copy
+    except Exception as exc:  # noqa: BLE001 - click's own exceptions, from click or typer's vendored copy
         return _click_exception(exc)
     return result if isinstance(result, int) else 0
 

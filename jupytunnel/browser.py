@@ -24,9 +24,9 @@ def open_url(url: str, profile: str) -> bool:
     target = redirect_file(profile)
     safe = html.escape(url, quote=True)
     page = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<meta http-equiv=\"refresh\" content=\"0;url={safe}\"><title>jupytunnel</title></head>"
-        f"<body><p><a href=\"{safe}\">Open Jupyter</a></p></body></html>\n"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={safe}"><title>jupytunnel</title></head>'
+        f'<body><p><a href="{safe}">Open Jupyter</a></p></body></html>\n'
     )
     atomic_write(target, page.encode())
     return webbrowser.open(target.as_uri())

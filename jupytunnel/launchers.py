@@ -132,8 +132,7 @@ class _Multiplexer:
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
         name = session_name(profile)
         exists = shlex.quote(
-            f"{MARK} error a {self.name} session {name} already exists on the remote "
-            f"(attach to it, or end it)"
+            f"{MARK} error a {self.name} session {name} already exists on the remote (attach to it, or end it)"
         )
         return (
             _PREPARE
@@ -198,6 +197,9 @@ class NoLauncher:
 
 def for_profile(profile: Profile) -> Launcher:
     launchers: dict[str, Launcher] = {
-        "nohup": Nohup(), "tmux": Tmux(), "screen": Screen(), "none": NoLauncher(),
+        "nohup": Nohup(),
+        "tmux": Tmux(),
+        "screen": Screen(),
+        "none": NoLauncher(),
     }
     return launchers[profile.launcher]

@@ -46,14 +46,21 @@ class Master:
 
     def remote_argv(self, script: str) -> list[str]:
         return sshargs.remote_argv(
-            self.profile, script, ssh=runner.ssh_binary(), control_path=self.ctl,
+            self.profile,
+            script,
+            ssh=runner.ssh_binary(),
+            control_path=self.ctl,
             config_file=config_file(),
         )
 
     def control_argv(self, operation: str, forward: str | None = None) -> list[str]:
         return sshargs.control_argv(
-            self.profile, operation, ssh=runner.ssh_binary(), control_path=self.ctl,
-            config_file=config_file(), forward=forward,
+            self.profile,
+            operation,
+            ssh=runner.ssh_binary(),
+            control_path=self.ctl,
+            config_file=config_file(),
+            forward=forward,
         )
 
     def run(self, script: str, *, timeout: float) -> runner.Result:
@@ -102,7 +109,10 @@ def master_for(profile: Profile) -> Master:
 def open_master(master: Master, *, forward: str | None, timeout: float) -> None:
     """Start the background master; authentication prompts reach the terminal first."""
     argv = sshargs.tunnel_argv(
-        master.profile, ssh=runner.ssh_binary(), control_path=master.ctl, forward=forward,
+        master.profile,
+        ssh=runner.ssh_binary(),
+        control_path=master.ctl,
+        forward=forward,
         config_file=config_file(),
     )
     try:

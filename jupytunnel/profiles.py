@@ -21,8 +21,8 @@ from jupytunnel.errors import ProfileError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LEN = 100
@@ -218,13 +218,20 @@ class _Checker:
         return opts
 
 
+_SHOWN = 40  # characters of a bad value quoted back in an error
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, str | int | float):
         text = repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
-    return {dict: "a table", list: "a list"}.get(type(value), type(value).__name__)
+        return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
 
 
 def parse_toml(data: bytes, source: str) -> dict[str, Any]:
@@ -234,12 +241,13 @@ def parse_toml(data: bytes, source: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ProfileError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return tomllib.loads(text)
+        parsed: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else "invalid TOML"
         raise ProfileError(f"{source}: TOML syntax error: {msg}") from None
     except (ValueError, RecursionError) as exc:  # huge nesting or numbers the parser refuses
         raise ProfileError(f"{source}: TOML syntax error: {exc}") from None
+    return parsed
 
 
 def build(name: str, raw: Mapping[str, object], defaults: Mapping[str, object], source: str) -> Profile:

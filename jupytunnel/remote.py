@@ -63,7 +63,7 @@ class ServerInfo:
 
     @property
     def endpoint(self) -> str:
-        return self.sock if self.sock else str(self.port)
+        return self.sock or str(self.port)
 
 
 def socket_path(home: str, profile: str) -> str:
@@ -87,9 +87,9 @@ def discovery_script(extra: str = "") -> str:
         '  [ -n "$d" ] && [ -d "$d" ] || continue\n'
         '  for f in "$d"/jpserver-*.json "$d"/nbserver-*.json; do\n'
         '    [ -f "$f" ] || continue\n'
-        "    p=$(sed -n 's/^[[:space:]]*\"pid\":[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p' \"$f\")\n"
+        '    p=$(sed -n \'s/^[[:space:]]*"pid":[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p\' "$f")\n'
         '    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue\n'
-        f"    printf '{MARK} file %s\\n' \"$f\"; cat \"$f\"; echo\n"
+        f'    printf \'{MARK} file %s\\n\' "$f"; cat "$f"; echo\n'
         "  done\n"
         "done\n"
     )
@@ -103,7 +103,7 @@ class Discovery:
     markers: list[str]  # other marker lines (launcher status)
 
 
-def parse_discovery(stdout: str) -> Discovery:
+def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over marked output
     home = ""
     servers: dict[int, ServerInfo] = {}
     markers: list[str] = []

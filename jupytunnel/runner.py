@@ -76,7 +76,9 @@ def run(argv: list[str], *, timeout: float, stdin_text: str | None = None) -> Re
     except subprocess.TimeoutExpired as exc:
         raise CommandError(
             f"{Path(argv[0]).name} did not finish within {timeout:g} s",
-            argv=argv, returncode=None, stderr=_text(exc.stderr),
+            argv=argv,
+            returncode=None,
+            stderr=_text(exc.stderr),
         ) from None
     except OSError as exc:
         raise _not_found(argv, exc) from None
@@ -111,7 +113,9 @@ def run_forking(argv: list[str], *, timeout: float, log_path: Path) -> Result:
             proc.wait()
             raise CommandError(
                 f"ssh did not connect within {timeout:g} s",
-                argv=argv, returncode=None, stderr=_read_tail(log_path),
+                argv=argv,
+                returncode=None,
+                stderr=_read_tail(log_path),
             ) from None
     return Result(argv, code, "", _read_tail(log_path))
 
@@ -135,8 +139,12 @@ class Started:
         self.argv = argv
         try:
             self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, errors="replace",
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
             )
         except OSError as exc:
             raise _not_found(argv, exc) from None
@@ -149,7 +157,9 @@ class Started:
             out, err = self._proc.communicate()
             raise CommandError(
                 f"{Path(self.argv[0]).name} did not finish within {timeout:g} s",
-                argv=self.argv, returncode=None, stderr=err,
+                argv=self.argv,
+                returncode=None,
+                stderr=err,
             ) from None
         return Result(self.argv, self._proc.returncode, out, err)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -121,17 +122,13 @@ def start(
         raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {error}")
     started = _marker(parsed.markers, "started")
     if started is None:
-        raise JupytunnelError(
-            f"cannot start Jupyter on {profile.host}: {ssh_message(result.stderr or result.stdout)}"
-        )
+        raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {ssh_message(result.stderr or result.stdout)}")
     try:
         return wait_ready(master, launcher, started, timeout=timeout, tick=tick)
     except BaseException:
         # A half-started server is worse than none: end it, whatever went wrong.
-        try:
+        with contextlib.suppress(CommandError):
             master.run(launcher.stop_script(profile, started), timeout=30)
-        except CommandError:
-            pass
         raise
 
 
@@ -155,15 +152,16 @@ def wait_ready(
             tail = _log_tail(found.markers)
             reason = _error_in_log(found.markers) or "Jupyter exited during start-up"
             raise JupytunnelError(
-                f"Jupyter failed to start on {profile.host}: {reason}"
-                + (f"; remote log: {tail}" if tail else "")
+                f"Jupyter failed to start on {profile.host}: {reason}" + (f"; remote log: {tail}" if tail else "")
             )
         if time.monotonic() >= deadline:
             tail = _log_tail(found.markers) if found.markers else ""
             raise JupytunnelError(
                 f"Jupyter did not become ready on {profile.host} within {timeout:g} s"
                 + (f"; remote log: {tail}" if tail else "")
-                + "; see 'jupytunnel server logs " + profile.name + "'"
+                + "; see 'jupytunnel server logs "
+                + profile.name
+                + "'"
             )
         tick()
         time.sleep(POLL_INTERVAL)  # the next poll; readiness itself is the runtime file
@@ -172,9 +170,7 @@ def wait_ready(
 def stop(master: Master, server: ServerInfo) -> None:
     profile = master.profile
     launcher = launchers.for_profile(profile)
-    script = remote.stop_script(
-        profile, server, session=launcher.session(profile), multiplexer=launcher.name
-    )
+    script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
     result = master.run(script, timeout=60)
     if f"{remote.MARK} stopped" not in result.stdout:
         raise JupytunnelError(f"could not stop the server on {profile.host}: {ssh_message(result.stderr)}")

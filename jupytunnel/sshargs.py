@@ -105,8 +105,17 @@ def remote_argv(
     connection that can prompt; this way it fails instead.
     """
     return [
-        ssh, *_config(config_file), "-S", control_path, "-o", "ControlMaster=no",
-        "-o", "BatchMode=yes", "-T", profile.host, command,
+        ssh,
+        *_config(config_file),
+        "-S",
+        control_path,
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "BatchMode=yes",
+        "-T",
+        profile.host,
+        command,
     ]
 
 

@@ -47,7 +47,8 @@ def choose_port(profile: Profile, requested: LocalPort | None) -> int:
     if not procs.port_free(wanted):
         holder = procs.port_holder(wanted)
         raise JupytunnelError(
-            f"local port {wanted} is already in use" + (f" by {holder}" if holder else "")
+            f"local port {wanted} is already in use"
+            + (f" by {holder}" if holder else "")
             + "; choose another with --local-port, or --local-port auto"
         )
     return wanted
@@ -82,9 +83,9 @@ def teardown(record: TunnelRecord | None, master: Master) -> None:
     """End a master we started: ``-O exit``, then verified signals. Never anything else."""
     if master.control_path.exists() and master.pid() is not None:
         master.exit()
-    if record is not None and procs.create_time(record.pid) is not None:
-        if not procs.wait_gone(record.pid, record.create_time, timeout=2.0):
-            procs.terminate_verified(record.pid, record.create_time, record.control_path)
+    gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=2.0)
+    if record is not None and not gone:
+        procs.terminate_verified(record.pid, record.create_time, record.control_path)
     master.remove_stale_socket()
 
 
@@ -116,6 +117,23 @@ def connect(
         return _connect_new(profile, master, local_port, deadline, start_server, tick)
 
 
+def _verified_master(master: Master) -> tuple[int, float]:
+    """The PID of the master we just started, proven by psutil (uid, control path)."""
+    pid = master.pid() or master.check_pid_with_ssh()
+    created = procs.create_time(pid) if pid else None
+    if pid is None or created is None or not procs.is_our_master(pid, created, master.ctl):
+        raise JupytunnelError(f"ssh to {master.profile.host} started but its master cannot be found")
+    return pid, created
+
+
+def _no_server(profile: Profile) -> JupytunnelError:
+    where = f"port {profile.remote_port}" if profile.transport == "tcp" else "its socket"
+    return JupytunnelError(
+        f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
+        f"start one with: jupytunnel server start {profile.name}"
+    )
+
+
 def _connect_new(
     profile: Profile,
     master: Master,
@@ -133,39 +151,29 @@ def _connect_new(
     try:
         # Discovery and the PID check overlap: each is one round trip.
         pending = master.start(remote.discovery_script())
-        pid = master.pid() or master.check_pid_with_ssh()
-        created = procs.create_time(pid) if pid else None
-        if pid is None or created is None or not procs.is_our_master(pid, created, master.ctl):
-            raise JupytunnelError(f"ssh to {profile.host} started but its master cannot be found")
+        pid, created = _verified_master(master)
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
-        )
+        )  # fmt: skip
         found = remote.parse_discovery(pending.result(timeout=server.ROUND_TRIP_TIMEOUT).stdout)
-        srv = server.pick(profile, found.servers, found.home)
-        if srv is None:
-            srv = server.pick(profile, server.list_with_cli(master), found.home)
+        srv = server.pick(profile, found.servers, found.home) or server.pick(
+            profile, server.list_with_cli(master), found.home
+        )
         if srv is None:
             if not start_server or profile.launcher == "none":
-                where = "its socket" if not tcp else f"port {profile.remote_port}"
-                raise JupytunnelError(
-                    f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
-                    f"start one with: jupytunnel server start {profile.name}"
-                )
-            srv = started = server.start(
-                master, home=found.home, timeout=max(1.0, deadline - time.monotonic()), tick=tick
-            )
+                raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
+            remaining = max(1.0, deadline - time.monotonic())
+            srv = started = server.start(master, home=found.home, timeout=remaining, tick=tick)
         if not tcp:
             sock = server.socket_for(profile, found.home)
             assert sock is not None
             master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
         classic = profile.is_classic_notebook or srv.classic
         record = dataclasses.replace(
-            record,
-            url=local_url(port, srv, classic=classic),
-            remote=f"{profile.host}:{srv.endpoint}",
+            record, url=local_url(port, srv, classic=classic), remote=f"{profile.host}:{srv.endpoint}",
             server_pid=srv.pid,
-        )
+        )  # fmt: skip
         state.save(record)
         httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
     except BaseException:

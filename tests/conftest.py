@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import SSHD, Rig, free_port  # noqa: E402
+from rig import SSHD, Rig, free_port
 
 _counter = itertools.count()
 
@@ -40,16 +40,25 @@ class JT:
         self.state_dir = base / "st"
         self.runtime_dir = base / "rt"
         self.env = rig.env
-        self.env.update({
-            "JUPYTUNNEL_CONFIG_DIR": str(self.config_dir),
-            "JUPYTUNNEL_STATE_DIR": str(self.state_dir),
-            "JUPYTUNNEL_RUNTIME_DIR": str(self.runtime_dir),
-        })
+        self.env.update(
+            {
+                "JUPYTUNNEL_CONFIG_DIR": str(self.config_dir),
+                "JUPYTUNNEL_STATE_DIR": str(self.state_dir),
+                "JUPYTUNNEL_RUNTIME_DIR": str(self.runtime_dir),
+            }
+        )
 
-    def run(self, *args: str, timeout: float = 90, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 90, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "jupytunnel", *args], capture_output=True, text=True,
-            timeout=timeout, env=env or self.env, stdin=subprocess.DEVNULL, check=False,
+            [sys.executable, "-m", "jupytunnel", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env or self.env,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
 
     def profile(self, name: str, **keys: Any) -> str:

@@ -165,13 +165,15 @@ class Rig:
     def env(self) -> dict[str, str]:
         """Environment for running jupytunnel against this rig."""
         env = dict(os.environ)
-        env.update({
-            "JUPYTUNNEL_SSH_CONFIG": str(self.ssh_config),
-            "JUPYTUNNEL_CONFIG_DIR": str(self.config_dir),
-            "JUPYTUNNEL_STATE_DIR": str(self.state_dir),
-            "JUPYTUNNEL_RUNTIME_DIR": str(self.runtime_dir),
-            "NO_COLOR": "1",
-        })
+        env.update(
+            {
+                "JUPYTUNNEL_SSH_CONFIG": str(self.ssh_config),
+                "JUPYTUNNEL_CONFIG_DIR": str(self.config_dir),
+                "JUPYTUNNEL_STATE_DIR": str(self.state_dir),
+                "JUPYTUNNEL_RUNTIME_DIR": str(self.runtime_dir),
+                "NO_COLOR": "1",
+            }
+        )
         env.pop("BROWSER", None)
         return env
 
@@ -201,8 +203,13 @@ class Rig:
                     proc.kill()
         tmux = shutil.which("tmux")
         if tmux:
-            subprocess.run([tmux, "kill-server"], env={**os.environ, "TMUX_TMPDIR": str(self.root)},
-                           capture_output=True, check=False, timeout=10)
+            subprocess.run(
+                [tmux, "kill-server"],
+                env={**os.environ, "TMUX_TMPDIR": str(self.root)},
+                capture_output=True,
+                check=False,
+                timeout=10,
+            )
 
     def stop(self) -> None:
         self.kill_servers()
@@ -212,6 +219,10 @@ class Rig:
 
     def ssh(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [SSH, "-F", str(self.ssh_config), *args], capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL, check=False,
+            [SSH, "-F", str(self.ssh_config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )

@@ -23,8 +23,15 @@ def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     }
     base.pop("JUPYTUNNEL_SSH_CONFIG", None)
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "jupytunnel", *args], capture_output=True, text=True,
-                          env=base, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "jupytunnel", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_version_and_help(tmp_path: Path) -> None:
@@ -37,9 +44,26 @@ def test_version_and_help(tmp_path: Path) -> None:
 
 
 def test_profile_lifecycle(tmp_path: Path) -> None:
-    add = run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--user", "ada",
-              "--jump", "gw.example.org", "--setup", "module load python/3.11", "--nice", "10",
-              "--ssh-option", "Compression=yes", "--local-port", "9999")
+    add = run(
+        tmp_path,
+        "profile",
+        "add",
+        "aura",
+        "--host",
+        "aura.example.org",
+        "--user",
+        "ada",
+        "--jump",
+        "gw.example.org",
+        "--setup",
+        "module load python/3.11",
+        "--nice",
+        "10",
+        "--ssh-option",
+        "Compression=yes",
+        "--local-port",
+        "9999",
+    )
     assert add.returncode == 0, add.stderr
     path = tmp_path / "cfg" / "profiles" / "aura.toml"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -70,7 +94,7 @@ def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
     assert "key 'host'" in out.stderr
     assert path.read_bytes() == before
     good_editor = tmp_path / "good-editor"
-    good_editor.write_text("#!/bin/sh\nprintf 'host = \"other\"\\n' > \"$1\"\n")
+    good_editor.write_text('#!/bin/sh\nprintf \'host = "other"\\n\' > "$1"\n')
     good_editor.chmod(0o755)
     out = run(tmp_path, "profile", "edit", "aura", env={"EDITOR": str(good_editor), "VISUAL": ""})
     assert out.returncode == 0, out.stderr
@@ -100,17 +124,49 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragm
 
 
 def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
-    run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--user", "ada",
-        "--jump", "gw.example.org", "--remote-port", "8890", "--local-port", "9999")
+    run(
+        tmp_path,
+        "profile",
+        "add",
+        "aura",
+        "--host",
+        "aura.example.org",
+        "--user",
+        "ada",
+        "--jump",
+        "gw.example.org",
+        "--remote-port",
+        "8890",
+        "--local-port",
+        "9999",
+    )
     out = run(tmp_path, "--dry-run", "connect", "aura", env={"JUPYTUNNEL_SSH_CONFIG": "/etc/jt_cfg"})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     first = shlex.split(lines[0])
     assert first[1:] == [
-        "-F", "/etc/jt_cfg", "-N", "-f", "-M", "-S", str(tmp_path / "rt" / first[7].rsplit("/", 1)[1]),
-        "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=30",
-        "-o", "ServerAliveCountMax=3", "-L", "127.0.0.1:9999:127.0.0.1:8890", "-J", "gw.example.org",
-        "-l", "ada", "aura.example.org",
+        "-F",
+        "/etc/jt_cfg",
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        str(tmp_path / "rt" / first[7].rsplit("/", 1)[1]),
+        "-o",
+        "ControlPersist=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        "ServerAliveInterval=30",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-L",
+        "127.0.0.1:9999:127.0.0.1:8890",
+        "-J",
+        "gw.example.org",
+        "-l",
+        "ada",
+        "aura.example.org",
     ]
     assert any("-O check" in ln for ln in lines)
     assert any("jpserver-" in ln for ln in lines)

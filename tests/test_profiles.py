@@ -24,7 +24,13 @@ def build(raw: dict[str, object]) -> profiles.Profile:
 def test_defaults() -> None:
     p = build({"host": "aura"})
     assert (p.remote_port, p.local_port, p.transport, p.jupyter, p.workdir, p.launcher, p.browser) == (
-        8888, "auto", "tcp", "jupyter lab", "~", "nohup", True,
+        8888,
+        "auto",
+        "tcp",
+        "jupyter lab",
+        "~",
+        "nohup",
+        True,
     )
 
 
@@ -76,8 +82,17 @@ def test_invalid_names(name: str) -> None:
 
 
 def test_save_load_round_trip_is_private(config_dir: Path) -> None:
-    p = build({"host": "aura", "user": "ada", "jump": ["gw"], "setup": ["module load x"], "nice": 5,
-               "ssh_options": {"Compression": True}, "local_port": 9000})
+    p = build(
+        {
+            "host": "aura",
+            "user": "ada",
+            "jump": ["gw"],
+            "setup": ["module load x"],
+            "nice": 5,
+            "ssh_options": {"Compression": True},
+            "local_port": 9000,
+        }
+    )
     path = profiles.save(p)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

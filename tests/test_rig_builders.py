@@ -26,7 +26,8 @@ def http_server(rig: Rig) -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory", str(site)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_port(port)
     yield port
@@ -57,26 +58,38 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
     argv = sshargs.tunnel_argv(profile, ssh=SSH, control_path=ctl, forward=fwd, config_file=str(rig.ssh_config))
     log = rig.root / f"b-{route}.log"
     with log.open("wb") as out:  # never a pipe: the -W helper keeps stderr open
-        code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=30, check=False).returncode
+        code = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=30, check=False
+        ).returncode
     assert code == 0, log.read_text()
     try:
         check = subprocess.run(
             sshargs.control_argv(profile, "check", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)),
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         assert check.returncode == 0
         assert "Master running (pid=" in check.stderr
-        with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as resp:
             assert resp.read() == b"hello from the target\n"
         remote = subprocess.run(
-            sshargs.remote_argv(profile, "echo through-master", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)),
-            capture_output=True, text=True, timeout=10, check=False,
+            sshargs.remote_argv(
+                profile, "echo through-master", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)
+            ),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         assert remote.stdout == "through-master\n"
     finally:
         subprocess.run(
             sshargs.control_argv(profile, "exit", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)),
-            capture_output=True, timeout=10, check=False,
+            capture_output=True,
+            timeout=10,
+            check=False,
         )
     gone = psutil.wait_procs(our_ssh_processes(ctl), timeout=5)[1]
     assert gone == []
@@ -87,7 +100,10 @@ def test_resolve_argv_against_real_client(rig: Rig) -> None:
     profile = Profile(name="t", host="target", user="nobody", jump=("gateway",))
     out = subprocess.run(
         sshargs.resolve_argv(profile, ssh=SSH, config_file=str(rig.ssh_config)),
-        capture_output=True, text=True, timeout=10, check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
     ).stdout.splitlines()
     assert "hostname 127.0.0.1" in out
     assert f"port {rig.target.port}" in out

@@ -8,8 +8,14 @@ from jupytunnel.profiles import Profile
 SSH = "/usr/bin/ssh"
 CTL = "/run/user/1000/jupytunnel/cm-0123456789abcdef"
 DEFAULTS = [
-    "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes",
-    "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3",
+    "-o",
+    "ControlPersist=yes",
+    "-o",
+    "ExitOnForwardFailure=yes",
+    "-o",
+    "ServerAliveInterval=30",
+    "-o",
+    "ServerAliveCountMax=3",
 ]
 FWD = sshargs.forward_spec(local_port=9000, remote_port=8888)
 
@@ -27,31 +33,76 @@ def test_forward_spec_binds_loopback_only() -> None:
 
 def test_plain_host() -> None:
     assert tunnel(Profile(name="a", host="aura")) == [
-        SSH, "-N", "-f", "-M", "-S", CTL, *DEFAULTS, "-L", FWD, "aura",
+        SSH,
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        *DEFAULTS,
+        "-L",
+        FWD,
+        "aura",
     ]
 
 
 def test_user_port_identity_and_config_file() -> None:
     p = Profile(name="a", host="aura.example.org", user="ada", port=2222, identity_file="/k/id_ed25519")
     assert tunnel(p, config_file="/tmp/cfg") == [
-        SSH, "-F", "/tmp/cfg", "-N", "-f", "-M", "-S", CTL, *DEFAULTS, "-L", FWD,
-        "-p", "2222", "-l", "ada", "-i", "/k/id_ed25519", "aura.example.org",
+        SSH,
+        "-F",
+        "/tmp/cfg",
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        *DEFAULTS,
+        "-L",
+        FWD,
+        "-p",
+        "2222",
+        "-l",
+        "ada",
+        "-i",
+        "/k/id_ed25519",
+        "aura.example.org",
     ]
 
 
 def test_two_jump_hosts() -> None:
     p = Profile(name="a", host="node7", jump=("ada@gw.example.org:2200", "login.hpc"))
     assert tunnel(p) == [
-        SSH, "-N", "-f", "-M", "-S", CTL, *DEFAULTS, "-L", FWD,
-        "-J", "ada@gw.example.org:2200,login.hpc", "node7",
+        SSH,
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        *DEFAULTS,
+        "-L",
+        FWD,
+        "-J",
+        "ada@gw.example.org:2200,login.hpc",
+        "node7",
     ]
 
 
 def test_proxy_command() -> None:
     p = Profile(name="a", host="aura", proxy_command="ssh -W %h:%p bastion")
     assert tunnel(p) == [
-        SSH, "-N", "-f", "-M", "-S", CTL, *DEFAULTS, "-L", FWD,
-        "-o", "ProxyCommand=ssh -W %h:%p bastion", "aura",
+        SSH,
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        *DEFAULTS,
+        "-L",
+        FWD,
+        "-o",
+        "ProxyCommand=ssh -W %h:%p bastion",
+        "aura",
     ]
 
 
@@ -59,8 +110,16 @@ def test_socket_transport_forward() -> None:
     p = Profile(name="a", host="aura", transport="socket")
     fwd = sshargs.forward_spec(local_port=9000, remote_socket="/home/ada/.local/state/jupytunnel/a.sock")
     assert tunnel(p, forward=fwd) == [
-        SSH, "-N", "-f", "-M", "-S", CTL, *DEFAULTS,
-        "-L", "127.0.0.1:9000:/home/ada/.local/state/jupytunnel/a.sock", "aura",
+        SSH,
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        *DEFAULTS,
+        "-L",
+        "127.0.0.1:9000:/home/ada/.local/state/jupytunnel/a.sock",
+        "aura",
     ]
     # Before the remote home is known, the master starts without a forward.
     assert tunnel(p, forward=None) == [SSH, "-N", "-f", "-M", "-S", CTL, *DEFAULTS, "aura"]
@@ -69,17 +128,45 @@ def test_socket_transport_forward() -> None:
 def test_ssh_options_override_defaults() -> None:
     p = Profile(name="a", host="aura", ssh_options={"serveraliveinterval": 1, "Compression": True, "LogLevel": "ERROR"})
     assert tunnel(p) == [
-        SSH, "-N", "-f", "-M", "-S", CTL,
-        "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveCountMax=3",
-        "-o", "serveraliveinterval=1", "-o", "Compression=yes", "-o", "LogLevel=ERROR",
-        "-L", FWD, "aura",
+        SSH,
+        "-N",
+        "-f",
+        "-M",
+        "-S",
+        CTL,
+        "-o",
+        "ControlPersist=yes",
+        "-o",
+        "ExitOnForwardFailure=yes",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-o",
+        "serveraliveinterval=1",
+        "-o",
+        "Compression=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-L",
+        FWD,
+        "aura",
     ]
 
 
 def test_remote_command_through_master() -> None:
     p = Profile(name="a", host="aura", user="ada", jump=("gw",))
     assert sshargs.remote_argv(p, "echo hi", ssh=SSH, control_path=CTL, config_file="/c") == [
-        SSH, "-F", "/c", "-S", CTL, "-o", "ControlMaster=no", "-o", "BatchMode=yes", "-T", "aura", "echo hi",
+        SSH,
+        "-F",
+        "/c",
+        "-S",
+        CTL,
+        "-o",
+        "ControlMaster=no",
+        "-o",
+        "BatchMode=yes",
+        "-T",
+        "aura",
+        "echo hi",
     ]
 
 
@@ -87,15 +174,41 @@ def test_control_operations() -> None:
     p = Profile(name="a", host="aura")
     assert sshargs.control_argv(p, "check", ssh=SSH, control_path=CTL) == [SSH, "-S", CTL, "-O", "check", "aura"]
     assert sshargs.control_argv(p, "exit", ssh=SSH, control_path=CTL, config_file="/c") == [
-        SSH, "-F", "/c", "-S", CTL, "-O", "exit", "aura",
+        SSH,
+        "-F",
+        "/c",
+        "-S",
+        CTL,
+        "-O",
+        "exit",
+        "aura",
     ]
     assert sshargs.control_argv(p, "forward", ssh=SSH, control_path=CTL, forward=FWD) == [
-        SSH, "-S", CTL, "-O", "forward", "-L", FWD, "aura",
+        SSH,
+        "-S",
+        CTL,
+        "-O",
+        "forward",
+        "-L",
+        FWD,
+        "aura",
     ]
 
 
 def test_resolve_argv() -> None:
     p = Profile(name="a", host="aura", user="ada", port=22, jump=("gw",), ssh_options={"Compression": "yes"})
     assert sshargs.resolve_argv(p, ssh=SSH, config_file="/c") == [
-        SSH, "-F", "/c", "-G", "-o", "Compression=yes", "-J", "gw", "-p", "22", "-l", "ada", "aura",
+        SSH,
+        "-F",
+        "/c",
+        "-G",
+        "-o",
+        "Compression=yes",
+        "-J",
+        "gw",
+        "-p",
+        "22",
+        "-l",
+        "ada",
+        "aura",
     ]

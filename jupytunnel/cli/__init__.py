@@ -33,15 +33,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[
+    version: Annotated[  # noqa: ARG001 - handled by its eager callback
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the commands that would run; run none.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Print every ssh command before it runs.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the commands that would run; run none.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every ssh command before it runs.")] = False,
 ) -> None:
     from jupytunnel import runner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -27,15 +27,15 @@ def complete_profile(incomplete: str) -> list[str]:
     return [n for n in list_names() if n.startswith(incomplete)]
 
 
-ProfileName = Annotated[
-    str, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)
-]
+ProfileName = Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def parse_local_port(value: str | None) -> int | str | None:
-    if value is None or value == "auto":
-        return value
+def parse_local_port(value: str | None) -> int | Literal["auto"] | None:
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
     try:
         port = int(value)
     except ValueError:
@@ -45,7 +45,7 @@ def parse_local_port(value: str | None) -> int | str | None:
     return port
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any) -> None:  # noqa: ANN401 - any JSON-serialisable value
     print(json.dumps(data, indent=2))
 
 

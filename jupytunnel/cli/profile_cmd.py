@@ -27,20 +27,29 @@ def add(
     host: Annotated[str, typer.Option("--host", help="Hostname or an alias from your ssh config.")],
     user: Annotated[str | None, typer.Option(help="Remote login.")] = None,
     port: Annotated[int | None, typer.Option(help="ssh port.")] = None,
-    jump: Annotated[list[str] | None, typer.Option("--jump", help="Jump host [user@]host[:port]; repeat for a chain.")] = None,
+    jump: Annotated[
+        list[str] | None, typer.Option("--jump", help="Jump host [user@]host[:port]; repeat for a chain.")
+    ] = None,
     proxy_command: Annotated[str | None, typer.Option(help="ProxyCommand (%h %p %r are ssh's).")] = None,
     remote_port: Annotated[int | None, typer.Option(help="Port Jupyter listens on, on the remote.")] = None,
     local_port: Annotated[str | None, typer.Option(help="Local port, or 'auto'.")] = None,
-    transport: Annotated[str | None, typer.Option(help="tcp or socket.", autocompletion=lambda: ["tcp", "socket"])] = None,
+    transport: Annotated[
+        str | None, typer.Option(help="tcp or socket.", autocompletion=lambda: ["tcp", "socket"])
+    ] = None,
     jupyter: Annotated[str | None, typer.Option(help="Jupyter command on the remote.")] = None,
     workdir: Annotated[str | None, typer.Option(help="Folder the remote server starts in.")] = None,
-    setup: Annotated[list[str] | None, typer.Option("--setup", help="Shell line run before Jupyter; repeatable.")] = None,
+    setup: Annotated[
+        list[str] | None, typer.Option("--setup", help="Shell line run before Jupyter; repeatable.")
+    ] = None,
     launcher: Annotated[
-        str | None, typer.Option(help="nohup, tmux, screen or none.", autocompletion=lambda: ["nohup", "tmux", "screen", "none"])
+        str | None,
+        typer.Option(help="nohup, tmux, screen or none.", autocompletion=lambda: ["nohup", "tmux", "screen", "none"]),
     ] = None,
     nice: Annotated[int | None, typer.Option(help="Niceness 0..19 of the remote server.")] = None,
     identity_file: Annotated[str | None, typer.Option(help="Private key file.")] = None,
-    ssh_option: Annotated[list[str] | None, typer.Option("--ssh-option", help="Extra ssh option KEY=VALUE; repeatable.")] = None,
+    ssh_option: Annotated[
+        list[str] | None, typer.Option("--ssh-option", help="Extra ssh option KEY=VALUE; repeatable.")
+    ] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser on connect.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
 ) -> None:
@@ -52,9 +61,16 @@ def add(
 
     raw: dict[str, Any] = {"host": host}
     optional: dict[str, Any] = {
-        "user": user, "port": port, "proxy_command": proxy_command, "remote_port": remote_port,
-        "transport": transport, "jupyter": jupyter, "workdir": workdir, "launcher": launcher,
-        "nice": nice, "identity_file": identity_file,
+        "user": user,
+        "port": port,
+        "proxy_command": proxy_command,
+        "remote_port": remote_port,
+        "transport": transport,
+        "jupyter": jupyter,
+        "workdir": workdir,
+        "launcher": launcher,
+        "nice": nice,
+        "identity_file": identity_file,
     }
     raw.update({k: v for k, v in optional.items() if v is not None})
     if jump:
@@ -100,11 +116,31 @@ def list_(json_: JsonFlag = False) -> None:
     for name in profiles.list_names():
         try:
             p = profiles.load(name)
-            rows.append({"name": name, "host": p.host, "user": p.user, "transport": p.transport,
-                         "remote_port": p.remote_port, "launcher": p.launcher, "valid": True, "error": None})
-        except ProfileError as exc:
-            rows.append({"name": name, "host": None, "user": None, "transport": None,
-                         "remote_port": None, "launcher": None, "valid": False, "error": str(exc)})
+            rows.append(
+                {
+                    "name": name,
+                    "host": p.host,
+                    "user": p.user,
+                    "transport": p.transport,
+                    "remote_port": p.remote_port,
+                    "launcher": p.launcher,
+                    "valid": True,
+                    "error": None,
+                }
+            )
+        except ProfileError as exc:  # noqa: PERF203 - an invalid profile is listed, not fatal
+            rows.append(
+                {
+                    "name": name,
+                    "host": None,
+                    "user": None,
+                    "transport": None,
+                    "remote_port": None,
+                    "launcher": None,
+                    "valid": False,
+                    "error": str(exc),
+                }
+            )
     if json_:
         print_json(rows)
         return
@@ -113,7 +149,10 @@ def list_(json_: JsonFlag = False) -> None:
         return
     print_table(
         ["name", "host", "transport", "launcher"],
-        [[r["name"], r["host"] or "INVALID", r["transport"] or "-", r["launcher"] or "-"] for r in rows],
+        [
+            [str(r["name"]), str(r["host"] or "INVALID"), str(r["transport"] or "-"), str(r["launcher"] or "-")]
+            for r in rows
+        ],
     )
 
 

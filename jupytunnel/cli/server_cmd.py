@@ -76,8 +76,14 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
     with master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
     rows = [
-        {"pid": s.pid, "port": s.port, "sock": s.sock, "root_dir": s.root_dir, "version": s.version,
-         "profile": server.is_profiles(profile, s, found.home)}
+        {
+            "pid": s.pid,
+            "port": s.port,
+            "sock": s.sock,
+            "root_dir": s.root_dir,
+            "version": s.version,
+            "profile": server.is_profiles(profile, s, found.home),
+        }
         for s in found.all_servers
     ]
     if json_:
@@ -88,8 +94,16 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
         return
     print_table(
         ["pid", "endpoint", "root_dir", "version", "profile's"],
-        [[str(r["pid"]), str(r["sock"] or r["port"]), str(r["root_dir"]), str(r["version"]),
-          "yes" if r["profile"] else ""] for r in rows],
+        [
+            [
+                str(r["pid"]),
+                str(r["sock"] or r["port"]),
+                str(r["root_dir"]),
+                str(r["version"]),
+                "yes" if r["profile"] else "",
+            ]
+            for r in rows
+        ],
     )
 
 

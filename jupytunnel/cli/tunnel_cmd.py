@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 import typer
 
@@ -24,7 +25,7 @@ WATCH_INTERVAL = 2.0
 MAX_BACKOFF = 30.0
 
 
-def _spinner() -> object:
+def _spinner() -> Callable[[], None]:
     """A one-character spinner on a terminal's stderr; nothing when piped."""
     frames = "|/-\\"
     state = {"i": 0}
@@ -45,7 +46,9 @@ def connect(
     no_start: Annotated[bool, typer.Option("--no-start", help="Never start a server; fail if none runs.")] = False,
     json_: JsonFlag = False,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
-    watch: Annotated[bool, typer.Option("--watch", help="Stay in the foreground; reconnect when the tunnel drops.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Stay in the foreground; reconnect when the tunnel drops.")
+    ] = False,
 ) -> None:
     """Open (or reuse) the tunnel to a profile's Jupyter and print its URL.
 
@@ -58,11 +61,15 @@ def connect(
     if timeout <= 0:
         raise UsageError("--timeout must be positive")
     if GLOBALS.dry_run:
-        dry_run_lines(tunnel.plan_connect(profile, local_port=port))  # type: ignore[arg-type]
+        dry_run_lines(tunnel.plan_connect(profile, local_port=port))
         return
     tick = _spinner()
     result = tunnel.connect(
-        profile, local_port=port, timeout=timeout, start_server=not no_start, tick=tick  # type: ignore[arg-type]
+        profile,
+        local_port=port,
+        timeout=timeout,
+        start_server=not no_start,
+        tick=tick,
     )
     if sys.stderr.isatty() and result.started_server:
         sys.stderr.write("\r\033[K")
@@ -81,16 +88,23 @@ def _report(result: object, *, as_json: bool) -> None:
     assert isinstance(result, Connected)
     rec = result.record
     if as_json:
-        print_json({
-            "profile": rec.profile, "url": rec.url, "local_port": rec.local_port,
-            "remote": rec.remote, "pid": rec.pid, "control_path": rec.control_path,
-            "reused": result.reused, "started_server": result.started_server,
-        })
+        print_json(
+            {
+                "profile": rec.profile,
+                "url": rec.url,
+                "local_port": rec.local_port,
+                "remote": rec.remote,
+                "pid": rec.pid,
+                "control_path": rec.control_path,
+                "reused": result.reused,
+                "started_server": result.started_server,
+            }
+        )
         return
     print(rec.url, flush=True)
 
 
-def _watch(profile: object, port: object, timeout: float) -> None:
+def _watch(profile: object, port: int | Literal["auto"] | None, timeout: float) -> None:
     from jupytunnel import state, tunnel
     from jupytunnel.profiles import Profile
 
@@ -106,7 +120,7 @@ def _watch(profile: object, port: object, timeout: float) -> None:
                 continue
             print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
             try:
-                tunnel.connect(profile, local_port=port, timeout=timeout)  # type: ignore[arg-type]
+                tunnel.connect(profile, local_port=port, timeout=timeout)
                 print(f"{profile.name}: reconnected", file=sys.stderr, flush=True)
                 backoff = 1.0
             except JupytunnelError as exc:
@@ -118,7 +132,9 @@ def _watch(profile: object, port: object, timeout: float) -> None:
 
 
 def disconnect(
-    name: Annotated[str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Close every recorded tunnel.")] = False,
     stop_server: Annotated[bool, typer.Option("--stop-server", help="Stop the remote Jupyter server too.")] = False,
 ) -> None:
@@ -159,7 +175,9 @@ def _plan_disconnect(names: list[str]) -> None:
 
 
 def status(
-    name: Annotated[str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)
+    ] = None,
     json_: JsonFlag = False,
     show_token: Annotated[bool, typer.Option("--show-token", help="Show the token in URLs.")] = False,
 ) -> None:
@@ -178,8 +196,10 @@ def status(
         return
     print_table(
         ["profile", "state", "url", "remote", "pid", "uptime"],
-        [[str(r["profile"]), str(r["state"]), str(r["url"]), str(r["remote"]), str(r["pid"]),
-          _duration(r["uptime"])] for r in rows],
+        [
+            [str(r["profile"]), str(r["state"]), str(r["url"]), str(r["remote"]), str(r["pid"]), _duration(r["uptime"])]
+            for r in rows
+        ],
     )
 
 
