@@ -14,14 +14,20 @@ from pathlib import Path
 from jupytunnel.errors import JupytunnelError
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, replace.
 
     A crash at any point leaves either the old file or the new one, never a mix.
+    ``owner`` (uid, gid) is given to the new file first; when that is not allowed the
+    ``PermissionError`` propagates and ``path`` is untouched.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if owner is not None:
+                st = os.fstat(fh.fileno())
+                if (st.st_uid, st.st_gid) != owner:
+                    os.fchown(fh.fileno(), *owner)  # before fchmod: a chown may clear set-id bits
             os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()

@@ -23,7 +23,15 @@ from jupytunnel.remote import (
 _PREPARE = (
     f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
     f"{{ echo '{MARK} error cannot create the remote folder ~/.local/state/jupytunnel'; exit 1; }}\n"
+    # The token arrives on stdin, never in an argv. A token Jupyter did not generate is
+    # masked ("token=...") in its log, so the remote log holds no secret either.
+    f"IFS= read -r JUPYTER_TOKEN || {{ echo '{MARK} error no token on stdin'; exit 1; }}\n"
+    "export JUPYTER_TOKEN\n"
 )
+
+
+def _token_file(profile: Profile) -> str:
+    return f"{REMOTE_DIR}/{shlex.quote(profile.name + '.token')}"
 
 
 def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
@@ -62,7 +70,11 @@ def _inner_script(profile: Profile, *, sock: str | None) -> str:
     """cd, setup, then exec Jupyter; for launchers that run it inside a new session."""
     argv = jupyter_argv(profile, sock=sock)
     cd_fail = shlex.quote(f"{MARK} error cannot cd to workdir: {profile.workdir}")
+    token = _token_file(profile)
     return (
+        # A new session does not inherit our environment: the token comes through a
+        # private file, read and removed at once.
+        f"JUPYTER_TOKEN=$(cat {token}); rm -f {token}; export JUPYTER_TOKEN\n"
         f"cd {quote_workdir(profile.workdir)} || {{ echo {cd_fail}; exit 1; }}\n"
         + _setup_lines(profile, to="1")
         + _check_command(argv[0])
@@ -97,6 +109,8 @@ class Nohup:
             + f"cd {quote_workdir(profile.workdir)} || {{ echo {cd_fail} >&3; exit 1; }}\n"
             + _setup_lines(profile, to="3")
             + _check_command(argv[0], to="3")
+            # Setup lines may move the runtime dir: say where, so discovery looks there.
+            + f'[ -n "${{JUPYTER_RUNTIME_DIR:-}}" ] && echo "{MARK} runtime $JUPYTER_RUNTIME_DIR" >&3\n'
             + (f"rm -f {shlex.quote(sock)}\n" if sock else "")
             # stdin, stdout, stderr and fd 3 all redirected, or the ssh session never returns.
             + f"nohup {shlex.join(argv)} </dev/null 3>&- &\n"
@@ -139,6 +153,7 @@ class _Multiplexer:
             + _check_command(self.name)
             + f"if {self.alive_test(profile)}; then echo {exists}; exit 1; fi\n"
             + f": > {log_path_expr(profile.name)}\n"
+            + f"(umask 077; printf '%s\\n' \"$JUPYTER_TOKEN\" > {_token_file(profile)})\n"
             + self._start(profile, sock)
             + f"echo '{MARK} started {name}'\n"
         )

@@ -63,8 +63,8 @@ class Master:
             forward=forward,
         )
 
-    def run(self, script: str, *, timeout: float) -> runner.Result:
-        return runner.run(self.remote_argv(script), timeout=timeout)
+    def run(self, script: str, *, timeout: float, stdin_text: str | None = None) -> runner.Result:
+        return runner.run(self.remote_argv(script), timeout=timeout, stdin_text=stdin_text)
 
     def start(self, script: str) -> runner.Started:
         return runner.Started(self.remote_argv(script))

@@ -43,9 +43,16 @@ def is_our_master(pid: int, created: float, control_path: str) -> bool:
 
 
 def alive_and_same(pid: int, created: float) -> bool:
-    """Cheap check for listings: the PID still names the process we recorded."""
-    got = create_time(pid)
-    return got is not None and abs(got - created) <= _CREATE_TIME_TOLERANCE
+    """The PID still names the live process we recorded (a zombie counts as gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            same = abs(proc.create_time() - created) <= _CREATE_TIME_TOLERANCE
+            return same and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, OSError):
+        return False
 
 
 def terminate_verified(pid: int, created: float, control_path: str, *, grace: float = 3.0) -> bool:
@@ -64,17 +71,18 @@ def terminate_verified(pid: int, created: float, control_path: str, *, grace: fl
 
 
 def wait_gone(pid: int, created: float, *, timeout: float) -> bool:
-    import psutil
+    """Poll until the recorded process is gone; a zombie counts as gone.
 
-    try:
-        proc = psutil.Process(pid)
-        if abs(proc.create_time() - created) > _CREATE_TIME_TOLERANCE:
-            return True
-        proc.wait(timeout=timeout)
-    except psutil.TimeoutExpired:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except (psutil.Error, OSError):
-        return True
+    An ``ssh -f`` master is not our child, and where PID 1 does not reap (containers) it
+    stays a zombie after exiting: ``psutil.wait`` would sit out the whole timeout.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while alive_and_same(pid, created):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
     return True
 
 

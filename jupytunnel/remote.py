@@ -75,12 +75,13 @@ def log_path_expr(profile: str) -> str:
     return f"{REMOTE_DIR}/{shlex.quote(profile + '.log')}"
 
 
-def discovery_script(extra: str = "") -> str:
+def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
     """Print $HOME and every runtime info file whose server PID is alive.
 
     No Jupyter CLI is started: reading the files costs one round trip through the master.
+    ``runtime_dir``: one more folder to look in (what the setup lines' environment uses).
     """
-    dirs = " ".join(_RUNTIME_DIRS)
+    dirs = " ".join((*_RUNTIME_DIRS, *([shlex.quote(runtime_dir)] if runtime_dir else [])))
     body = (
         f"printf '{MARK} home %s\\n' \"$HOME\"\n"
         f"for d in {dirs}; do\n"
@@ -183,8 +184,12 @@ def _setup_lines(profile: Profile, *, to: str) -> str:
     out = ""
     for i, line in enumerate(profile.setup, 1):
         what = shlex.quote(f"{MARK} error setup line {i} failed: {line}")
+        # A line that runs `exit` ends the shell before `||` is reached: the trap reports it.
+        out += f"trap {shlex.quote(f'echo {what} >&{to}')} EXIT\n"
         # The newline before "}" lets a setup line end in a comment.
-        out += f"{{ {line}\n}} || {{ echo {what} >&{to}; exit 1; }}\n"
+        out += f"{{ {line}\n}} || {{ trap - EXIT; echo {what} >&{to}; exit 1; }}\n"
+    if profile.setup:
+        out += "trap - EXIT\n"
     return out
 
 

@@ -15,18 +15,26 @@ from jupytunnel.remote import Discovery, ServerInfo
 
 ROUND_TRIP_TIMEOUT = 20.0
 POLL_INTERVAL = 0.1
+CLI_POLL_INTERVAL = 2.0
 
 
-def discover(master: Master, *, extra: str = "") -> Discovery:
+def discover(master: Master, *, extra: str = "", runtime_dir: str | None = None) -> Discovery:
     """Read the remote runtime info files through the master (one round trip)."""
-    result = master.run(remote.discovery_script(extra), timeout=ROUND_TRIP_TIMEOUT)
+    result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=ROUND_TRIP_TIMEOUT)
     if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     return remote.parse_discovery(result.stdout)
 
 
 def list_with_cli(master: Master) -> list[ServerInfo]:
-    """Fallback: ``jupyter server list --json`` in the profile's setup environment (slow)."""
+    """Fallback: ``jupyter server list --json`` in the profile's setup environment (slow).
+
+    Only setup lines can make that environment look elsewhere than the discovery script
+    does (jupyter_core derives the runtime dir from env vars the script reads too), so
+    without them the fallback would cost a Jupyter start for nothing.
+    """
+    if not master.profile.setup:
+        return []
     try:
         result = master.run(remote.server_list_script(master.profile), timeout=60)
     except CommandError:
@@ -115,7 +123,11 @@ def start(
             f"'none': start it there (for example: {profile.jupyter} --no-browser "
             f"--port={profile.remote_port}), then connect again"
         )
-    result = master.run(launcher.start_script(profile, sock=socket_for(profile, home)), timeout=60)
+    import secrets
+
+    token = secrets.token_hex(24)
+    script = launcher.start_script(profile, sock=socket_for(profile, home))
+    result = master.run(script, timeout=60, stdin_text=token + "\n")
     parsed = remote.parse_discovery(result.stdout)
     error = _marker(parsed.markers, "error")
     if error:
@@ -123,8 +135,9 @@ def start(
     started = _marker(parsed.markers, "started")
     if started is None:
         raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {ssh_message(result.stderr or result.stdout)}")
+    runtime_dir = _marker(parsed.markers, "runtime")
     try:
-        return wait_ready(master, launcher, started, timeout=timeout, tick=tick)
+        return wait_ready(master, launcher, started, timeout=timeout, tick=tick, runtime_dir=runtime_dir)
     except BaseException:
         # A half-started server is worse than none: end it, whatever went wrong.
         with contextlib.suppress(CommandError):
@@ -139,13 +152,21 @@ def wait_ready(
     *,
     timeout: float,
     tick: Callable[[], None],
+    runtime_dir: str | None = None,
 ) -> ServerInfo:
     profile = master.profile
     deadline = time.monotonic() + timeout
     probe = launcher.probe_script(profile, started)
+    # Where setup lines may have moved the runtime dir out of sight and we could not learn
+    # where (tmux/screen run them inside the session), ask the Jupyter CLI now and then.
+    cli_every = CLI_POLL_INTERVAL if profile.setup and runtime_dir is None else None
+    next_cli = time.monotonic() + (cli_every or 0)
     while True:
-        found = discover(master, extra=probe)
+        found = discover(master, extra=probe, runtime_dir=runtime_dir)
         server = pick(profile, found.servers, found.home)
+        if server is None and cli_every is not None and time.monotonic() >= next_cli:
+            server = pick(profile, list_with_cli(master), found.home)
+            next_cli = time.monotonic() + cli_every
         if server is not None:
             return server
         if "launcher dead" in found.markers:

@@ -69,6 +69,8 @@ class JT:
         keys.setdefault("host", "target")
         keys.setdefault("jupyter", "jupyter server")
         keys.setdefault("browser", False)
+        # The rig's "remote" is this machine: the local end must not take the remote port.
+        keys.setdefault("local_port", free_port())
         (folder / f"{name}.toml").write_text(tomli_w.dumps(keys))
         return name
 

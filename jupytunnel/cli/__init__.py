@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from jupytunnel import __version__
-from jupytunnel.cli import profile_cmd, server_cmd, tunnel_cmd
+from jupytunnel.cli import completion_cmd, doctor_cmd, profile_cmd, server_cmd, sshconfig_cmd, tunnel_cmd
 from jupytunnel.cli.common import GLOBALS
 
 app = typer.Typer(
@@ -46,6 +46,9 @@ def _main(
     runner.set_verbose(verbose)
 
 
-app.add_typer(profile_cmd.app, name="profile")
-app.add_typer(server_cmd.app, name="server")
+app.add_typer(profile_cmd.app, name="profile", epilog="Example: jupytunnel profile add aura --host aura.example.org")
+app.add_typer(server_cmd.app, name="server", epilog="Example: jupytunnel server list aura")
 tunnel_cmd.register(app)
+app.add_typer(completion_cmd.app, name="completion")
+doctor_cmd.register(app)
+sshconfig_cmd.register(app)

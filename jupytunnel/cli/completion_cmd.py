@@ -1,0 +1,61 @@
+"""``jupytunnel completion …``: print or install the shell completion scripts."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from jupytunnel.cli.common import GLOBALS
+from jupytunnel.errors import UsageError
+
+app = typer.Typer(
+    help=(
+        "Shell completion for bash, zsh and fish: subcommands, options and profile names. "
+        "The scripts are plain shell, so a TAB starts no Python.\n\n"
+        "Example: jupytunnel completion install"
+    ),
+    no_args_is_help=True,
+)
+
+
+class Shell(str, enum.Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command("show")
+def show(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)]) -> None:
+    """Print the completion script for SHELL.
+
+    Example: jupytunnel completion show bash > ~/.local/share/bash-completion/completions/jupytunnel
+    """
+    from jupytunnel import completion
+
+    sys.stdout.write(completion.render(shell.value))
+
+
+@app.command("install")
+def install(
+    shell: Annotated[
+        Optional[Shell], typer.Argument(help="bash, zsh or fish (default: from $SHELL).", show_default=False)
+    ] = None,
+) -> None:
+    """Install the completion script where SHELL looks for it; print the path and any rc line.
+
+    Example: jupytunnel completion install zsh
+    """
+    from jupytunnel import completion
+
+    name = shell.value if shell is not None else completion.shell_from_env()
+    if name is None:
+        raise UsageError("cannot tell your shell from $SHELL; name it: jupytunnel completion install bash|zsh|fish")
+    if GLOBALS.dry_run:
+        print(f"# would write {completion.install_target(name).path}")
+        return
+    target, changed = completion.install(name, completion.render(name))
+    print(f"{'installed' if changed else 'up to date'}: {target.path}")
+    print(target.note)

@@ -1,0 +1,71 @@
+"""``jupytunnel doctor``: check the set-up, and one profile's remote end to end."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from jupytunnel.cli.common import GLOBALS, JsonFlag, complete_profile, dry_run_lines, print_json
+from jupytunnel.errors import UsageError
+
+if TYPE_CHECKING:
+    from jupytunnel.doctor import Check
+
+_COLORS = {"ok": "32", "warning": "33", "failed": "31"}
+
+
+def doctor(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Profile to check end to end (login, Jupyter, launcher).",
+            autocompletion=complete_profile,
+            show_default=False,
+        ),
+    ] = None,
+    json_: JsonFlag = False,
+    timeout: Annotated[float, typer.Option(help="Give up on the remote after this many seconds.")] = 30.0,
+) -> None:
+    """Check ssh, folders and profiles; with NAME, log in and check Jupyter there. Exit 1 if a check fails.
+
+    Example: jupytunnel doctor aura
+    """
+    from jupytunnel import doctor as checks_
+    from jupytunnel import profiles
+
+    if timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if name is not None and not profiles.profile_path(name).exists():
+        profiles.load(name)  # raises the usual "no profile" error, with a did-you-mean
+    if GLOBALS.dry_run:
+        dry_run_lines(checks_.plan(name))
+        return
+    checks = checks_.run_checks(name, timeout=timeout)
+    failures = sum(c.status == "failed" for c in checks)
+    if json_:
+        print_json({"ok": failures == 0, "checks": [c.to_dict() for c in checks]})
+    else:
+        _print(checks)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _print(checks: Sequence[Check]) -> None:
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    counts = {"ok": 0, "warning": 0, "failed": 0}
+    for check in checks:
+        counts[check.status] += 1
+        word = f"{check.status:<7}"
+        if color:
+            word = f"\033[{_COLORS[check.status]}m{word}\033[0m"
+        hint = f"  (hint: {check.hint})" if check.hint and check.status != "ok" else ""
+        print(f"{word}  {check.name}: {check.detail}{hint}")
+    print(f"{counts['ok']} ok, {counts['warning']} warning(s), {counts['failed']} failed")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)

@@ -1,0 +1,98 @@
+"""Shared checks for the integration tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+
+def procs_with(fragment: str) -> list[psutil.Process]:
+    """Processes whose command line contains ``fragment`` (a control path, a port flag)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            cmd = p.info["cmdline"] or []
+        except psutil.Error:
+            continue
+        if any(fragment in part for part in cmd):
+            found.append(p)
+    return found
+
+
+def jupyter_on_port(port: int) -> list[psutil.Process]:
+    return [p for p in procs_with(f"--port={port}") if _is_jupyter(p)]
+
+
+def _is_jupyter(p: psutil.Process) -> bool:
+    try:
+        return any("jupyter" in part for part in p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def api_status(url: str, timeout: float = 10) -> int:
+    """GET /api/status?token=... through the printed URL; the HTTP status code."""
+    base, _, token = url.partition("?token=")
+    root = base.rsplit("/", 1)[0]
+    try:
+        with urllib.request.urlopen(f"{root}/api/status?token={token}", timeout=timeout) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:
+    return psutil.wait_procs(procs, timeout=timeout)[1]
+
+
+def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:  # noqa: ANN001
+    """A Jupyter server started on the target the way a user would, over plain ssh."""
+    cmd = (
+        f"nohup jupyter server --no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 {extra}"
+        " </dev/null >/dev/null 2>&1 & echo $!"
+    )
+    out = rig.ssh("target", cmd)
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.strip())
+    wait_for(lambda: _runtime_file_for(rig, pid) is not None, 60, f"jupyter pid {pid} to be ready")
+    return pid
+
+
+def _runtime_file_for(rig, pid: int) -> Path | None:  # noqa: ANN001
+    for f in rig.runtime_files():
+        try:
+            if json.loads(f.read_text())["pid"] == pid:
+                return f
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def kill_pid(pid: int) -> None:
+    try:
+        p = psutil.Process(pid)
+        p.kill()
+        p.wait(10)
+    except psutil.Error:
+        pass
+
+
+def run_json(result: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
