@@ -7,14 +7,19 @@ import dataclasses
 import shlex
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from jupytunnel import browser, httpcheck, launchers, procs, remote, runner, server, sshargs, state
+from jupytunnel import procs, state
 from jupytunnel.errors import JupytunnelError
-from jupytunnel.master import Master, config_file, control_path, master_for, open_master
+from jupytunnel.master import Master, control_path
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import ServerInfo
 from jupytunnel.state import TunnelRecord
+
+if TYPE_CHECKING:
+    from jupytunnel.remote import ServerInfo
+
+# Modules that only connect needs are imported inside the functions that use them:
+# `status` and a reconnect of a live tunnel stay cheap.
 
 LocalPort = int | Literal["auto"]
 
@@ -98,6 +103,8 @@ def connect(
     tick: Callable[[], None] = lambda: None,
 ) -> Connected:
     """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server."""
+    from jupytunnel.master import master_for
+
     deadline = time.monotonic() + timeout
     with state.profile_lock(profile.name, timeout=timeout + 60):
         master = master_for(profile)
@@ -142,6 +149,9 @@ def _connect_new(
     start_server: bool,
     tick: Callable[[], None],
 ) -> Connected:
+    from jupytunnel import httpcheck, remote, server, sshargs
+    from jupytunnel.master import open_master
+
     port = choose_port(profile, local_port)
     tcp = profile.transport == "tcp"
     forward = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if tcp else None
@@ -178,7 +188,7 @@ def _connect_new(
         httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
     except BaseException:
         if started is not None:
-            with contextlib.suppress(JupytunnelError):
+            with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
                 server.stop(master, started)
         teardown(record, master)
         state.remove(profile.name)
@@ -188,6 +198,8 @@ def _connect_new(
 
 def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
     """Close the tunnel of ``name``; idempotent. Returns a line for the user."""
+    from jupytunnel import browser
+
     with state.profile_lock(name, timeout=60):
         record = state.load(name)
         master = Master(profile or _stub(name, record), control_path(name))
@@ -210,6 +222,7 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
 
 
 def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
+    from jupytunnel import server
     from jupytunnel.master import temporary_master
 
     if live:
@@ -253,6 +266,9 @@ def status(name: str | None = None) -> list[Status]:
 
 def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
     """What ``connect`` would run, one shell-quoted command a line (``#`` lines explain)."""
+    from jupytunnel import launchers, remote, runner, sshargs
+    from jupytunnel.master import config_file
+
     ssh = runner.ssh_binary()
     ctl = str(control_path(profile.name))
     cfg = config_file()
