@@ -14,10 +14,15 @@ def _fail(message: str, code: int) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 130 interrupted)."""
+    args = sys.argv[1:] if argv is None else argv
     try:
+        from jupytunnel import fastpath
+
+        if fastpath.run(args):
+            return 0
         from jupytunnel.cli import app
 
-        result = app(args=argv, prog_name="jupytunnel", standalone_mode=False)
+        result = app(args=args, prog_name="jupytunnel", standalone_mode=False)
     except JupytunnelError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

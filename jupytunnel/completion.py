@@ -149,11 +149,9 @@ def _values(param: Any, ctx: Any) -> Values:  # noqa: ANN401
 
     if _has_completer(param, complete_profile):
         return Values("profiles")
-    desc = getattr(param, "type_descriptor", None)
-    if getattr(desc, "is_path", False):  # recent typer: click's Path type is gone
-        info = getattr(desc, "parameter_info", None)
-        dirs_only = getattr(info, "dir_okay", True) and not getattr(info, "file_okay", True)
-        return Values("dirs") if dirs_only else Values("files")
+    path = _path_kind(param)
+    if path is not None:
+        return Values(path)
     items = param.shell_complete(ctx, "")
     types = {str(getattr(item, "type", "plain")) for item in items}
     if "dir" in types:
@@ -164,6 +162,27 @@ def _values(param: Any, ctx: Any) -> Values:  # noqa: ANN401
     for word in words:
         _check(word, _WORD_RE, f"completion value of {param.name!r}")
     return Values("words", words) if words else NO_VALUES
+
+
+def _path_kind(param: Any) -> Kind | None:  # noqa: ANN401
+    """ "files" or "dirs" for a path parameter, else None.
+
+    Typer's path types complete nothing themselves (they leave it to the shell), so ask the
+    type: click's ``Path`` and typer's ``TyperPath`` carry ``file_okay``/``dir_okay``, click's
+    ``File`` is named "filename"; typer >= 0.29 describes it on ``type_descriptor`` instead.
+    """
+    desc = getattr(param, "type_descriptor", None)
+    ptype = getattr(param, "type", None)
+    if getattr(desc, "is_path", False):
+        source = getattr(desc, "parameter_info", None)
+    elif hasattr(ptype, "file_okay") and hasattr(ptype, "dir_okay"):
+        source = ptype
+    elif getattr(desc, "is_file", False) or getattr(ptype, "name", None) == "filename":
+        return "files"
+    else:
+        return None
+    dirs_only = getattr(source, "dir_okay", True) and not getattr(source, "file_okay", True)
+    return "dirs" if dirs_only else "files"
 
 
 def _has_completer(param: Any, wanted: Callable[..., object]) -> bool:  # noqa: ANN401

@@ -7,7 +7,6 @@ Validation never raises anything but ``ProfileError`` (exit 2, one line), whatev
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import shlex
@@ -142,6 +141,8 @@ class _Checker:
         out: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in KEYS:
+                import difflib
+
                 close = difflib.get_close_matches(key, KEYS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
                 raise self.fail(key, f"unknown key{hint}")
@@ -289,6 +290,8 @@ def load(name: str) -> Profile:
     path = profile_path(name)
     data = _read(path)
     if data is None:
+        import difflib
+
         known = list_names()
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "; create it with 'jupytunnel profile add'"

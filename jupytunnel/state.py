@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jupytunnel import paths
-from jupytunnel.fsutil import atomic_write, file_lock
 
 
-@dataclasses.dataclass(frozen=True)
-class TunnelRecord:
+# A NamedTuple, not a dataclass: `status` reads these on every call, and dataclasses
+# imports inspect (10 ms) into the start-up of a command that should take 50.
+class TunnelRecord(NamedTuple):
     """What we started: enough to find it again and to prove a PID is still ours."""
 
     profile: str
@@ -30,14 +29,13 @@ class TunnelRecord:
     server_pid: int | None = None
 
     def to_json(self) -> bytes:
-        return (json.dumps(dataclasses.asdict(self), indent=2) + "\n").encode()
+        return (json.dumps(self._asdict(), indent=2) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TunnelRecord | None:
         try:
             raw: Any = json.loads(data)
-            fields = {f.name for f in dataclasses.fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in fields})
+            return cls(**{k: v for k, v in raw.items() if k in cls._fields})
         except (ValueError, TypeError, AttributeError):
             return None  # a damaged record is treated as no record
 
@@ -72,6 +70,8 @@ def load_all() -> list[TunnelRecord]:
 
 
 def save(record: TunnelRecord) -> None:
+    from jupytunnel.fsutil import atomic_write
+
     paths.ensure_state_dir(paths.tunnels_dir())
     atomic_write(record_path(record.profile), record.to_json())
 
@@ -84,6 +84,8 @@ def remove(profile: str) -> None:
 @contextlib.contextmanager
 def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     """Serialise connect/disconnect of one profile across processes."""
+    from jupytunnel.fsutil import file_lock
+
     folder = paths.ensure_state_dir(paths.locks_dir())
     with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
         yield

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shlex
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jupytunnel import procs, state
 from jupytunnel.errors import JupytunnelError
-from jupytunnel.master import Master, control_path
-from jupytunnel.profiles import Profile
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
+    from jupytunnel.master import Master
+    from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
 
 # Modules that only connect needs are imported inside the functions that use them:
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 LocalPort = int | Literal["auto"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Connected:
+class Connected(NamedTuple):
     record: TunnelRecord
     reused: bool
     started_server: bool
@@ -81,6 +79,8 @@ def record_state(record: TunnelRecord) -> str:
 
 def _profile_stub(record: TunnelRecord) -> Profile:
     """Enough of a profile to address a master by its socket (the profile may be gone)."""
+    from jupytunnel.profiles import Profile
+
     return Profile(name=record.profile, host=record.host)
 
 
@@ -180,10 +180,9 @@ def _connect_new(
             assert sock is not None
             master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
         classic = profile.is_classic_notebook or srv.classic
-        record = dataclasses.replace(
-            record, url=local_url(port, srv, classic=classic), remote=f"{profile.host}:{srv.endpoint}",
-            server_pid=srv.pid,
-        )  # fmt: skip
+        record = record._replace(
+            url=local_url(port, srv, classic=classic), remote=f"{profile.host}:{srv.endpoint}", server_pid=srv.pid
+        )
         state.save(record)
         httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
     except BaseException:
@@ -199,6 +198,7 @@ def _connect_new(
 def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
     """Close the tunnel of ``name``; idempotent. Returns a line for the user."""
     from jupytunnel import browser
+    from jupytunnel.master import Master, control_path
 
     with state.profile_lock(name, timeout=60):
         record = state.load(name)
@@ -218,12 +218,14 @@ def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None 
 
 
 def _stub(name: str, record: TunnelRecord | None) -> Profile:
+    from jupytunnel.profiles import Profile
+
     return _profile_stub(record) if record else Profile(name=name, host="localhost")
 
 
 def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
     from jupytunnel import server
-    from jupytunnel.master import temporary_master
+    from jupytunnel.master import Master, temporary_master
 
     if live:
         found = server.find(Master(profile, master.control_path))
@@ -240,8 +242,7 @@ def disconnect_all() -> list[str]:
     return [disconnect(rec.profile) for rec in state.load_all()]
 
 
-@dataclasses.dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     record: TunnelRecord
     state: str
 
@@ -267,7 +268,7 @@ def status(name: str | None = None) -> list[Status]:
 def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
     """What ``connect`` would run, one shell-quoted command a line (``#`` lines explain)."""
     from jupytunnel import launchers, remote, runner, sshargs
-    from jupytunnel.master import config_file
+    from jupytunnel.master import Master, config_file, control_path
 
     ssh = runner.ssh_binary()
     ctl = str(control_path(profile.name))

@@ -42,7 +42,7 @@ def api_status(url: str, timeout: float = 10) -> int:
     base, _, token = url.partition("?token=")
     root = base.rsplit("/", 1)[0]
     try:
-        with urllib.request.urlopen(f"{root}/api/status?token={token}", timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"{root}/api/status?token={token}", timeout=timeout) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -61,7 +61,7 @@ def wait_gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.P
     return psutil.wait_procs(procs, timeout=timeout)[1]
 
 
-def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:  # noqa: ANN001
+def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:
     """A Jupyter server started on the target the way a user would, over plain ssh."""
     cmd = (
         f"nohup jupyter server --no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 {extra}"
@@ -74,12 +74,12 @@ def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:  # noqa: AN
     return pid
 
 
-def _runtime_file_for(rig, pid: int) -> Path | None:  # noqa: ANN001
+def _runtime_file_for(rig, pid: int) -> Path | None:
     for f in rig.runtime_files():
         try:
             if json.loads(f.read_text())["pid"] == pid:
                 return f
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError):  # noqa: PERF203 - a file being written
             continue
     return None
 

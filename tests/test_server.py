@@ -58,10 +58,11 @@ def test_cold_start_reuse_and_outlives_disconnect(jt: JT) -> None:
 
 def test_disconnect_stop_server_ends_both(jt: JT) -> None:
     port = free_port()
-    jt.profile("aura", remote_port=port)
+    jt.profile("aura", remote_port=port, nice=7)
     out = run_json(jt.run("connect", "aura", "--json"))
     master = psutil.Process(out["pid"])
     server = psutil.Process(server_pid(jt, "aura"))
+    assert server.nice() == 7
     done = jt.run("disconnect", "aura", "--stop-server")
     assert done.returncode == 0, done.stderr
     assert wait_gone([master, server], timeout=20) == []

@@ -115,14 +115,22 @@ def test_sigkilled_master_is_replaced(jt: JT, server: int) -> None:
     jt.profile("aura", remote_port=server, launcher="none")
     first = run_json(jt.run("connect", "aura", "--json"))
     os.kill(first["pid"], signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == "zombie", 10, "master death")
+    wait_for(
+        lambda: not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == "zombie",
+        10,
+        "master death",
+    )
     assert Path(first["control_path"]).exists()  # SIGKILL leaves the socket behind
     assert run_json(jt.run("status", "--json"))[0]["state"] == "down"
     second = run_json(jt.run("connect", "aura", "--json"))
     assert second["pid"] != first["pid"]
     assert api_status(second["url"]) == 200
     check = subprocess.run(
-        [SSH, "-S", second["control_path"], "-O", "check", "target"], capture_output=True, text=True, timeout=10, check=False
+        [SSH, "-S", second["control_path"], "-O", "check", "target"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert f"pid={second['pid']}" in check.stderr  # multiplexing works: not "disabling multiplexing"
 
@@ -222,7 +230,9 @@ def test_browser_opens_on_connect(jt: JT, server: int, tmp_path: Path) -> None:
 
 
 def test_target_down_then_back(rig: Rig, jt: JT, server: int) -> None:
-    jt.profile("aura", remote_port=server, launcher="none", ssh_options={"ServerAliveInterval": 1, "ServerAliveCountMax": 2})
+    jt.profile(
+        "aura", remote_port=server, launcher="none", ssh_options={"ServerAliveInterval": 1, "ServerAliveCountMax": 2}
+    )
     first = run_json(jt.run("connect", "aura", "--json"))
     rig.target.kill()
     try:
@@ -244,7 +254,11 @@ def test_watch_reconnects_and_ctrl_c_closes(jt: JT, server: int) -> None:
     jt.profile("aura", remote_port=server, launcher="none")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupytunnel", "connect", "aura", "--watch", "--no-browser"],
-        env=jt.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        env=jt.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, print_json, print_table
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, complete_profile, print_json, print_table
 from jupytunnel.errors import UsageError
 
 app = typer.Typer(help="Create and manage profiles (one TOML file each).", no_args_is_help=True)
@@ -238,7 +238,11 @@ def edit(name: ProfileName) -> None:
 
 
 @app.command("path")
-def path_(name: Annotated[str | None, typer.Argument(help="Profile name.", show_default=False)] = None) -> None:
+def path_(
+    name: Annotated[
+        str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)
+    ] = None,
+) -> None:
     """Print the profiles folder, or the file of one profile.
 
     Example: jupytunnel profile path aura

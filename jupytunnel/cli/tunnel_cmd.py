@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
@@ -14,29 +11,8 @@ from jupytunnel.cli.common import (
     JsonFlag,
     ProfileName,
     complete_profile,
-    dry_run_lines,
-    parse_local_port,
-    print_json,
-    print_table,
 )
 from jupytunnel.errors import JupytunnelError, UsageError
-
-WATCH_INTERVAL = 2.0
-MAX_BACKOFF = 30.0
-
-
-def _spinner() -> Callable[[], None]:
-    """A one-character spinner on a terminal's stderr; nothing when piped."""
-    frames = "|/-\\"
-    state = {"i": 0}
-
-    def tick() -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\rstarting Jupyter {frames[state['i'] % 4]}")
-            sys.stderr.flush()
-            state["i"] += 1
-
-    return tick
 
 
 def connect(
@@ -54,81 +30,12 @@ def connect(
 
     Example: jupytunnel connect aura --no-browser
     """
-    from jupytunnel import profiles, tunnel
+    from jupytunnel import actions
 
-    profile = profiles.load(name)
-    port = parse_local_port(local_port)
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
-    if GLOBALS.dry_run:
-        dry_run_lines(tunnel.plan_connect(profile, local_port=port))
-        return
-    tick = _spinner()
-    result = tunnel.connect(
-        profile,
-        local_port=port,
-        timeout=timeout,
-        start_server=not no_start,
-        tick=tick,
-    )
-    if sys.stderr.isatty() and result.started_server:
-        sys.stderr.write("\r\033[K")
-    _report(result, as_json=json_)
-    if profile.browser and not no_browser and not json_:
-        from jupytunnel import browser
-
-        browser.open_url(result.record.url, profile.name)
-    if watch:
-        _watch(profile, port, timeout)
-
-
-def _report(result: object, *, as_json: bool) -> None:
-    from jupytunnel.tunnel import Connected
-
-    assert isinstance(result, Connected)
-    rec = result.record
-    if as_json:
-        print_json(
-            {
-                "profile": rec.profile,
-                "url": rec.url,
-                "local_port": rec.local_port,
-                "remote": rec.remote,
-                "pid": rec.pid,
-                "control_path": rec.control_path,
-                "reused": result.reused,
-                "started_server": result.started_server,
-            }
-        )
-        return
-    print(rec.url, flush=True)
-
-
-def _watch(profile: object, port: int | Literal["auto"] | None, timeout: float) -> None:
-    from jupytunnel import state, tunnel
-    from jupytunnel.profiles import Profile
-
-    assert isinstance(profile, Profile)
-    print(f"watching {profile.name}; Ctrl-C closes the tunnel", file=sys.stderr, flush=True)
-    backoff = 1.0
-    try:
-        while True:
-            time.sleep(WATCH_INTERVAL)  # a monitoring period, not a readiness guess
-            record = state.load(profile.name)
-            if record is not None and tunnel.record_state(record) == "up":
-                backoff = 1.0
-                continue
-            print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
-            try:
-                tunnel.connect(profile, local_port=port, timeout=timeout)
-                print(f"{profile.name}: reconnected", file=sys.stderr, flush=True)
-                backoff = 1.0
-            except JupytunnelError as exc:
-                print(f"{profile.name}: {exc}; retrying in {backoff:g} s", file=sys.stderr, flush=True)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-    except KeyboardInterrupt:
-        print(tunnel.disconnect(profile.name), file=sys.stderr)
+    actions.connect(
+        name, local_port=local_port, no_browser=no_browser, no_start=no_start, as_json=json_,
+        timeout=timeout, watch=watch, dry_run=GLOBALS.dry_run,
+    )  # fmt: skip
 
 
 def disconnect(
@@ -185,29 +92,9 @@ def status(
 
     Example: jupytunnel status --json
     """
-    from jupytunnel import tunnel
+    from jupytunnel import actions
 
-    rows = [s.to_dict(show_token=show_token) for s in tunnel.status(name)]
-    if json_:
-        print_json(rows)
-        return
-    if not rows:
-        print("no tunnels")
-        return
-    print_table(
-        ["profile", "state", "url", "remote", "pid", "uptime"],
-        [
-            [str(r["profile"]), str(r["state"]), str(r["url"]), str(r["remote"]), str(r["pid"]), _duration(r["uptime"])]
-            for r in rows
-        ],
-    )
-
-
-def _duration(seconds: object) -> str:
-    if not isinstance(seconds, float | int):
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"  # noqa: PLR2004
+    actions.status(name, as_json=json_, show_token=show_token)
 
 
 def open_(name: ProfileName) -> None:

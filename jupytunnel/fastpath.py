@@ -1,0 +1,87 @@
+"""The hot commands without Typer.
+
+Importing Typer costs about 50 ms, a fifth of an OpenSSH handshake; ``connect`` of a
+running server must stay within 25 % of raw ``ssh -NfL``. So the forms that scripts and
+people type most (``--version``, ``status``, ``connect NAME`` with its plain flags) are
+parsed here and run the same functions (``jupytunnel.actions``) as the Typer commands.
+Anything else, including every error in the arguments, falls through to Typer, which owns
+help, usage errors and completion.
+"""
+
+from __future__ import annotations
+
+from jupytunnel import __version__
+
+_CONNECT_FLAGS = {"--no-browser": "no_browser", "--no-start": "no_start", "--json": "as_json", "--watch": "watch"}
+_CONNECT_VALUES = {"--local-port": "local_port", "--timeout": "timeout"}
+_STATUS_FLAGS = {"--json": "as_json", "--show-token": "show_token"}
+
+
+def run(argv: list[str]) -> bool:
+    """Run ``argv`` if it is a form we handle; False hands it to Typer untouched."""
+    if argv == ["--version"]:
+        print(f"jupytunnel {__version__}")
+        return True
+    if argv[:1] == ["status"]:
+        return _status(argv[1:])
+    if argv[:1] == ["connect"]:
+        return _connect(argv[1:])
+    return False
+
+
+def _status(args: list[str]) -> bool:
+    parsed = _parse(args, _STATUS_FLAGS, {})
+    if parsed is None or len(parsed[0]) > 1:
+        return False
+    names, opts = parsed
+    from jupytunnel import actions
+
+    actions.status(names[0] if names else None, as_json="as_json" in opts, show_token="show_token" in opts)
+    return True
+
+
+def _connect(args: list[str]) -> bool:
+    parsed = _parse(args, _CONNECT_FLAGS, _CONNECT_VALUES)
+    if parsed is None or len(parsed[0]) != 1 or not _plain_name(parsed[0][0]):
+        return False
+    names, opts = parsed
+    try:
+        timeout = float(opts.get("timeout", "30"))
+    except ValueError:
+        return False  # Typer words the error
+    from jupytunnel import actions
+
+    actions.connect(
+        names[0], local_port=opts.get("local_port"), no_browser="no_browser" in opts, no_start="no_start" in opts,
+        as_json="as_json" in opts, timeout=timeout, watch="watch" in opts,
+    )  # fmt: skip
+    return True
+
+
+def _parse(args: list[str], flags: dict[str, str], values: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """Positional names and the options given; None for anything we do not handle."""
+    names: list[str] = []
+    options: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in flags:
+            options[flags[arg]] = ""
+        elif arg in values and i + 1 < len(args):
+            options[values[arg]] = args[i + 1]
+            i += 1
+        elif "=" in arg and arg.split("=", 1)[0] in values:
+            key, value = arg.split("=", 1)
+            options[values[key]] = value
+        elif arg.startswith("-"):
+            return None  # -h, --help, anything unknown: Typer's business
+        else:
+            names.append(arg)
+        i += 1
+    return names, options
+
+
+def _plain_name(name: str) -> bool:
+    from jupytunnel.profiles import NAME_RE
+
+    return NAME_RE.fullmatch(name) is not None
