@@ -393,7 +393,7 @@ def batch_profile(profile: Profile) -> Profile:
     """The profile with BatchMode on: doctor must fail rather than wait at a prompt."""
     options = {k: v for k, v in profile.ssh_options.items() if k.lower() != "batchmode"}
     options["BatchMode"] = True
-    return dataclasses.replace(profile, ssh_options=options)
+    return profile._replace(ssh_options=options)
 
 
 def check_remote(profile: Profile, *, timeout: float) -> list[Check]:

@@ -162,12 +162,10 @@ def show(name: ProfileName, json_: JsonFlag = False) -> None:
 
     Example: jupytunnel profile show aura --json
     """
-    import dataclasses
-
     from jupytunnel import profiles
 
     p = profiles.load(name)
-    data = dataclasses.asdict(p)
+    data = p._asdict()
     data["jump"] = list(p.jump)
     data["setup"] = list(p.setup)
     data["ssh_options"] = dict(p.ssh_options)
