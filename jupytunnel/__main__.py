@@ -34,6 +34,20 @@ def run(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _unexpected(exc: BaseException) -> int:
+    """The last resort: a bug or an OS failure we did not foresee is still one line."""
+    import os
+
+    if os.environ.get("JUPYTUNNEL_DEBUG"):
+        raise exc
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}", EXIT_FAILURE)
+    return _fail(
+        f"unexpected error ({type(exc).__name__}: {exc}); set JUPYTUNNEL_DEBUG=1 for a traceback", EXIT_FAILURE
+    )
+
+
 def _click_exception(exc: Exception) -> int:
     name = type(exc).__name__
     if name == "Abort":
@@ -48,7 +62,7 @@ def _click_exception(exc: Exception) -> int:
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         code = getattr(exc, "exit_code", EXIT_USAGE)
         return _fail(message + hint, int(code) if code else EXIT_USAGE)
-    raise exc
+    return _unexpected(exc)
 
 
 def main() -> None:

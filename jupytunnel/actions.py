@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from jupytunnel.errors import JupytunnelError, UsageError
@@ -36,18 +35,35 @@ def parse_local_port(value: str | None) -> LocalPort:
     return port
 
 
-def _spinner() -> Callable[[], None]:
+MAX_TIMEOUT = 24 * 3600.0
+
+
+def parse_timeout(value: float, option: str = "--timeout") -> float:
+    """A finite, positive bound: nan would make every comparison false and a wait endless."""
+    import math
+
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise UsageError(f"{option}: expected a number of seconds in (0, {MAX_TIMEOUT:g}], got {value}")
+    return value
+
+
+class _Spinner:
     """A one-character spinner on a terminal's stderr; nothing when piped."""
+
     frames = "|/-\\"
-    state = {"i": 0}
 
-    def tick() -> None:
+    def __init__(self) -> None:
+        self.turns = 0
+
+    def __call__(self) -> None:
         if sys.stderr.isatty():
-            sys.stderr.write(f"\rstarting Jupyter {frames[state['i'] % 4]}")
+            sys.stderr.write(f"\rstarting Jupyter {self.frames[self.turns % 4]}")
             sys.stderr.flush()
-            state["i"] += 1
+            self.turns += 1
 
-    return tick
+    def clear(self) -> None:
+        if self.turns:
+            sys.stderr.write("\r\033[K")  # before any message, so it does not land mid-line
 
 
 def connect(
@@ -67,21 +83,22 @@ def connect(
 
     profile = profiles.load(name)
     port = parse_local_port(local_port)
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    timeout = parse_timeout(timeout)
     if dry_run:
         dry_run_lines(tunnel.plan_connect(profile, local_port=port))
         return
-    result = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=not no_start, tick=_spinner())
-    if sys.stderr.isatty() and result.started_server:
-        sys.stderr.write("\r\033[K")
+    spinner = _Spinner()
+    try:
+        result = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=not no_start, tick=spinner)
+    finally:
+        spinner.clear()
     _report(result, as_json=as_json)
-    if profile.browser and not no_browser and not as_json:
+    if profile.browser and not no_browser:
         from jupytunnel import browser
 
         browser.open_url(result.record.url, profile.name)
     if watch:
-        _watch(profile, port, timeout)
+        _watch(profile, port, timeout, start_server=not no_start, url=result.record.url)
 
 
 def _report(result: Connected, *, as_json: bool) -> None:
@@ -105,7 +122,7 @@ def _report(result: Connected, *, as_json: bool) -> None:
     print(rec.url, flush=True)
 
 
-def _watch(profile: Profile, port: LocalPort, timeout: float) -> None:
+def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: bool, url: str) -> None:
     from jupytunnel import state, tunnel
 
     print(f"watching {profile.name}; Ctrl-C closes the tunnel", file=sys.stderr, flush=True)
@@ -119,8 +136,11 @@ def _watch(profile: Profile, port: LocalPort, timeout: float) -> None:
                 continue
             print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
             try:
-                tunnel.connect(profile, local_port=port, timeout=timeout)
+                again = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=start_server)
                 print(f"{profile.name}: reconnected", file=sys.stderr, flush=True)
+                if again.record.url != url:  # another port (auto) or a restarted server
+                    url = again.record.url
+                    print(url, flush=True)
                 backoff = 1.0
             except JupytunnelError as exc:
                 print(f"{profile.name}: {exc}; retrying in {backoff:g} s", file=sys.stderr, flush=True)
@@ -135,6 +155,10 @@ def status(name: str | None = None, *, as_json: bool = False, show_token: bool =
     from jupytunnel import tunnel
     from jupytunnel.output import print_json, print_table
 
+    if name is not None:
+        from jupytunnel.profiles import validate_name
+
+        validate_name(name)
     rows = [s.to_dict(show_token=show_token) for s in tunnel.status(name)]
     if as_json:
         print_json(rows)

@@ -477,14 +477,14 @@ def plan(name: str | None) -> list[str]:
     from jupytunnel.errors import ProfileError
 
     ssh = runner.ssh_binary()
-    lines = [shlex.join([ssh, "-V"])]
+    lines = [runner.display([ssh, "-V"])]
     loaded = []
     for n in [name] if name is not None else profiles.list_names():
         try:
             loaded.append(profiles.load(n))
         except ProfileError:  # noqa: PERF203 - an invalid profile is reported, not fatal
             lines.append(f"# profile {n} is invalid: no ssh -G for it")
-    lines += [shlex.join(sshargs.resolve_argv(p, ssh=ssh, config_file=master.config_file())) for p in loaded]
+    lines += [runner.display(sshargs.resolve_argv(p, ssh=ssh, config_file=master.config_file())) for p in loaded]
     if name is not None and loaded:
         profile = batch_profile(loaded[0])
         m = master.Master(profile, master.control_path(profile.name))
@@ -492,7 +492,7 @@ def plan(name: str | None) -> list[str]:
             profile, ssh=ssh, control_path=m.ctl, forward=None, config_file=master.config_file()
         )
         lines.append("# unless a tunnel's master is up already:")
-        lines.append(shlex.join(tunnel))
-        lines.append(shlex.join(m.remote_argv(remote_script(loaded[0]))))
-        lines.append(shlex.join(m.control_argv("exit")))
+        lines.append(runner.display(tunnel))
+        lines.append(runner.display(m.remote_argv(remote_script(loaded[0]))))
+        lines.append(runner.display(m.control_argv("exit")))
     return lines

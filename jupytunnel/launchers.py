@@ -1,37 +1,41 @@
 """How the remote server outlives the ssh connection: nohup, tmux, screen, or nothing.
 
-Every launcher answers three questions (``Launcher``): the remote script that starts the
-server, a probe that tells whether what it started still runs, and how to end it. A batch
-scheduler (a Slurm job on a compute node) is the next one to plug in here.
+Every launcher answers the same questions (``Launcher``): the remote script that starts the
+server, a probe that tells whether what it started still runs, and how to undo a start that
+failed half-way. A batch scheduler (a Slurm job on a compute node) is the next one to plug in.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Protocol
 
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
+    PRELUDE,
     REMOTE_DIR,
-    _setup_lines,
+    cd_line,
+    command_line,
     kill_session_script,
     log_path_expr,
-    quote_workdir,
+    say,
+    setup_lines,
 )
 
 _PREPARE = (
-    f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
-    f"{{ echo '{MARK} error cannot create the remote folder ~/.local/state/jupytunnel'; exit 1; }}\n"
+    PRELUDE
+    + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
+    + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
     # The token arrives on stdin, never in an argv. A token Jupyter did not generate is
     # masked ("token=...") in its log, so the remote log holds no secret either.
-    f"IFS= read -r JUPYTER_TOKEN || {{ echo '{MARK} error no token on stdin'; exit 1; }}\n"
-    "export JUPYTER_TOKEN\n"
+    + f"IFS= read -r JUPYTER_TOKEN || {{ {say('error no token on stdin')}; exit 1; }}\n"
 )
 
 
-def _token_file(profile: Profile) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile.name + '.token')}"
+def _remote_file(profile: Profile, suffix: str) -> str:
+    return f"{REMOTE_DIR}/{shlex.quote(profile.name + suffix)}"
 
 
 def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
@@ -47,7 +51,14 @@ def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
 
 
 def session_name(profile: Profile) -> str:
-    return f"jupytunnel-{profile.name}"
+    """``jupytunnel-NAME``; tmux turns '.' and ':' into '_', so we do it first, and add a
+    short hash when we had to, so that ``a.b`` and ``a_b`` stay apart."""
+    safe = re.sub(r"[.:]", "_", profile.name)
+    if safe == profile.name:
+        return f"jupytunnel-{safe}"
+    import hashlib
+
+    return f"jupytunnel-{safe}-{hashlib.sha256(profile.name.encode()).hexdigest()[:6]}"
 
 
 def _tail_log(profile: Profile) -> str:
@@ -55,34 +66,20 @@ def _tail_log(profile: Profile) -> str:
 
 
 def _probe(alive_test: str, profile: Profile) -> str:
-    return (
-        f"if {alive_test}; then echo '{MARK} launcher alive'; "
-        f"else echo '{MARK} launcher dead'\n{_tail_log(profile)}fi\n"
-    )
+    return f"if {alive_test}; then {say('launcher alive')}; else {say('launcher dead')}\n{_tail_log(profile)}fi\n"
 
 
-def _check_command(word: str, to: str = "1") -> str:
-    what = shlex.quote(f"{MARK} error command not found on the remote: {word}")
-    return f"command -v {shlex.quote(word)} >/dev/null 2>&1 || {{ echo {what} >&{to}; exit 1; }}\n"
+def _check_command(profile: Profile, fd: str) -> str:
+    """The Jupyter command must exist in the setup environment (not ``nice``: its argument)."""
+    word = shlex.split(profile.jupyter)[0]
+    quoted = command_line([word])
+    fail = say(f"error command not found on the remote: {word}", fd)
+    return f"command -v {quoted} >/dev/null 2>&1 || {{ {fail}; exit 1; }}\n"
 
 
-def _inner_script(profile: Profile, *, sock: str | None) -> str:
-    """cd, setup, then exec Jupyter; for launchers that run it inside a new session."""
-    argv = jupyter_argv(profile, sock=sock)
-    cd_fail = shlex.quote(f"{MARK} error cannot cd to workdir: {profile.workdir}")
-    token = _token_file(profile)
-    return (
-        # A new session does not inherit our environment: the token comes through a
-        # private file, read and removed at once.
-        f"JUPYTER_TOKEN=$(cat {token}); rm -f {token}; export JUPYTER_TOKEN\n"
-        f"cd {quote_workdir(profile.workdir)} || {{ echo {cd_fail}; exit 1; }}\n"
-        + _setup_lines(profile, to="1")
-        + _check_command(argv[0])
-        + (f"rm -f {shlex.quote(sock)}\n" if sock else "")
-        + "exec "
-        + shlex.join(argv)
-        + "\n"
-    )
+def _remove_socket(sock: str | None) -> str:
+    # A socket left by a killed server makes the next one fail to bind.
+    return f"rm -f -- {shlex.quote(sock)}\n" if sock else ""
 
 
 class Launcher(Protocol):
@@ -90,7 +87,7 @@ class Launcher(Protocol):
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str: ...
     def probe_script(self, profile: Profile, started: str) -> str: ...
-    def stop_script(self, profile: Profile, started: str) -> str: ...
+    def abort_script(self, profile: Profile) -> str: ...
     def session(self, profile: Profile) -> str | None: ...
 
 
@@ -101,28 +98,41 @@ class Nohup:
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
         argv = jupyter_argv(profile, sock=sock)
-        cd_fail = shlex.quote(f"{MARK} error cannot cd to workdir: {profile.workdir}")
         return (
             _PREPARE
+            + "export JUPYTER_TOKEN\n"
             # From here on output goes to the private log; our markers go to fd 3 (stdout).
             + f"exec 3>&1 >{log_path_expr(profile.name)} 2>&1\n"
-            + f"cd {quote_workdir(profile.workdir)} || {{ echo {cd_fail} >&3; exit 1; }}\n"
-            + _setup_lines(profile, to="3")
-            + _check_command(argv[0], to="3")
+            + cd_line(profile, fd="3")
+            + setup_lines(profile, fd="3")
+            + _check_command(profile, "3")
             # Setup lines may move the runtime dir: say where, so discovery looks there.
-            + f'[ -n "${{JUPYTER_RUNTIME_DIR:-}}" ] && echo "{MARK} runtime $JUPYTER_RUNTIME_DIR" >&3\n'
-            + (f"rm -f {shlex.quote(sock)}\n" if sock else "")
+            + f'[ -n "${{JUPYTER_RUNTIME_DIR:-}}" ] && printf \'%s\\n\' "{MARK} runtime $JUPYTER_RUNTIME_DIR" >&3\n'
+            + _remove_socket(sock)
             # stdin, stdout, stderr and fd 3 all redirected, or the ssh session never returns.
-            + f"nohup {shlex.join(argv)} </dev/null 3>&- &\n"
-            + f'echo "{MARK} started $!" >&3\n'
+            + f"nohup {command_line(argv)} </dev/null 3>&- &\n"
+            # The PID goes to a file before we say it: if the connection drops now, the
+            # abort script still finds what to stop.
+            + f"echo $! > {_remote_file(profile, '.pid')}\n"
+            + f"printf '%s\\n' \"{MARK} started $!\" >&3\n"
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:
         return _probe(f"kill -0 {int(started)} 2>/dev/null", profile)
 
-    def stop_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
-        pid = int(started)
-        return f"kill {pid} 2>/dev/null; sleep 1; kill -9 {pid} 2>/dev/null; true\n"
+    def abort_script(self, profile: Profile) -> str:
+        pidfile = _remote_file(profile, ".pid")
+        return (
+            PRELUDE
+            + f'p=$(cat {pidfile} 2>/dev/null) && [ -n "$p" ] && {{\n'
+            + '  _jt_is_jupyter "$p" && kill "$p" 2>/dev/null\n'
+            + '  i=0; while _jt_is_jupyter "$p" && [ $i -lt 50 ]; do\n'
+            + "    sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+            + "  done\n"
+            + '  _jt_is_jupyter "$p" && kill -9 "$p" 2>/dev/null\n'
+            + "}\n"
+            + f"rm -f {pidfile}\n"
+        )
 
     def session(self, profile: Profile) -> str | None:  # noqa: ARG002
         return None
@@ -133,8 +143,23 @@ class _Multiplexer:
 
     name = ""
 
+    def _inner(self, profile: Profile, sock: str | None) -> str:
+        """cd, setup, then exec Jupyter, inside the new session."""
+        token = _remote_file(profile, ".token")
+        return (
+            PRELUDE
+            # A session does not inherit our environment: the token comes through a
+            # private file, read and removed at once.
+            + f"JUPYTER_TOKEN=$(cat {token}); rm -f {token}; export JUPYTER_TOKEN\n"
+            + cd_line(profile, fd="1")
+            + setup_lines(profile, fd="1")
+            + _check_command(profile, "1")
+            + _remove_socket(sock)
+            + f"exec {command_line(jupyter_argv(profile, sock=sock))}\n"
+        )
+
     def _outer(self, profile: Profile, sock: str | None) -> str:
-        inner = _inner_script(profile, sock=sock)
+        inner = self._inner(profile, sock)
         return f"sh -c {shlex.quote(inner)} 2>&1 | tee -a {log_path_expr(profile.name)}"
 
     def _start(self, profile: Profile, sock: str | None) -> str:
@@ -145,24 +170,30 @@ class _Multiplexer:
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
         name = session_name(profile)
-        exists = shlex.quote(
-            f"{MARK} error a {self.name} session {name} already exists on the remote (attach to it, or end it)"
-        )
+        exists = f"error a {self.name} session {name} already exists on the remote (attach to it, or end it)"
+        missing = f"error {self.name} is not installed on the remote"
         return (
             _PREPARE
-            + _check_command(self.name)
-            + f"if {self.alive_test(profile)}; then echo {exists}; exit 1; fi\n"
+            + f"command -v {self.name} >/dev/null 2>&1 || {{ {say(missing)}; exit 1; }}\n"
+            + f"if {self.alive_test(profile)}; then {say(exists)}; exit 1; fi\n"
             + f": > {log_path_expr(profile.name)}\n"
-            + f"(umask 077; printf '%s\\n' \"$JUPYTER_TOKEN\" > {_token_file(profile)})\n"
+            + f"(umask 077; printf '%s\\n' \"$JUPYTER_TOKEN\" > {_remote_file(profile, '.token')})\n"
+            # Not in our environment: a tmux server we start would pass it to every session.
+            + "unset JUPYTER_TOKEN\n"
             + self._start(profile, sock)
-            + f"echo '{MARK} started {name}'\n"
+            + say(f"started {name}")
+            + "\n"
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
         return _probe(self.alive_test(profile), profile)
 
-    def stop_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
-        return kill_session_script(session_name(profile), self.name)
+    def abort_script(self, profile: Profile) -> str:
+        return (
+            PRELUDE
+            + kill_session_script(session_name(profile), self.name)
+            + f"rm -f {_remote_file(profile, '.token')}\n"
+        )
 
     def session(self, profile: Profile) -> str | None:
         return session_name(profile)
@@ -203,7 +234,7 @@ class NoLauncher:
     def probe_script(self, profile: Profile, started: str) -> str:
         raise NotImplementedError
 
-    def stop_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
+    def abort_script(self, profile: Profile) -> str:  # noqa: ARG002
         return ""
 
     def session(self, profile: Profile) -> str | None:  # noqa: ARG002

@@ -106,7 +106,7 @@ def master_for(profile: Profile) -> Master:
     return Master(profile, control_path(profile.name))
 
 
-def open_master(master: Master, *, forward: str | None, timeout: float) -> None:
+def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:
     """Start the background master; authentication prompts reach the terminal first."""
     argv = sshargs.tunnel_argv(
         master.profile,
@@ -114,6 +114,7 @@ def open_master(master: Master, *, forward: str | None, timeout: float) -> None:
         control_path=master.ctl,
         forward=forward,
         config_file=config_file(),
+        persist=persist,
     )
     try:
         result = runner.run_forking(argv, timeout=timeout, log_path=state.ssh_log_path(master.profile.name))
@@ -125,17 +126,27 @@ def open_master(master: Master, *, forward: str | None, timeout: float) -> None:
         )
 
 
+TEMPORARY_PERSIST = "15"  # seconds a one-command master outlives its last use
+
+
 @contextlib.contextmanager
 def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
-    """The profile's live master if there is one, else a master opened for this block only."""
+    """The profile's live master if there is one, else a master opened for this block only.
+
+    The temporary one has a socket of its own (``cm-HASH.tPID``), so a ``connect`` running
+    meanwhile never mistakes it for an orphan, and we never close a master we did not open.
+    """
+    import os
+
     master = master_for(profile)
     if master.pid() is not None:
         yield master
         return
-    master.remove_stale_socket()
-    open_master(master, forward=None, timeout=timeout)
+    temp = Master(profile, master.control_path.with_name(f"{master.control_path.name}.t{os.getpid()}"))
+    temp.remove_stale_socket()
+    open_master(temp, forward=None, timeout=timeout, persist=TEMPORARY_PERSIST)
     try:
-        yield master
+        yield temp
     finally:
-        master.exit()
-        master.remove_stale_socket()
+        temp.exit()
+        temp.remove_stale_socket()

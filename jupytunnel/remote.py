@@ -8,14 +8,33 @@ and dash all accept). Every value that comes from a profile is quoted with ``shl
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
+from typing import NamedTuple
 
+from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
 
 MARK = "==jupytunnel=="
 REMOTE_DIR = '"$HOME"/.local/state/jupytunnel'
+# Unix socket paths must fit sun_path (108 bytes on Linux, 104 on macOS).
+MAX_SOCKET_PATH = 103
+
+# Every script starts with this. zsh, as a login shell, aborts a script on a glob that
+# matches nothing (there is rarely an nbserver-*.json) and does not split words; these
+# options make it behave as sh. `_jt_is_jupyter PID` is how we check a PID still names a
+# Jupyter process before signalling it: PIDs are reused quickly.
+PRELUDE = (
+    '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT 2>/dev/null\n'
+    "_jt_is_jupyter() { _jt_c=$(tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null) || "
+    '_jt_c=$(ps -o args= -p "$1" 2>/dev/null); case "$_jt_c" in *jupyter*) return 0;; esac; return 1; }\n'
+)
+
+
+def say(text: str, fd: str = "1") -> str:
+    """A marked line for us to parse; printf, because zsh's echo eats backslashes."""
+    return f"printf '%s\\n' {shlex.quote(f'{MARK} {text}')} >&{fd}"
+
 
 # Where jupyter_core puts runtime files: $JUPYTER_RUNTIME_DIR, else <data dir>/runtime, with
 # the data dir $JUPYTER_DATA_DIR, else $XDG_DATA_HOME/jupyter or ~/.local/share/jupyter
@@ -27,8 +46,7 @@ _RUNTIME_DIRS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class ServerInfo:
+class ServerInfo(NamedTuple):
     """One running Jupyter server, from its runtime info file or ``jupyter server list``."""
 
     pid: int
@@ -68,7 +86,13 @@ class ServerInfo:
 
 def socket_path(home: str, profile: str) -> str:
     """The profile's remote Unix socket, inside the private remote folder."""
-    return f"{home.rstrip('/')}/.local/state/jupytunnel/{profile}.sock"
+    path = f"{home.rstrip('/')}/.local/state/jupytunnel/{profile}.sock"
+    if len(path.encode()) > MAX_SOCKET_PATH:
+        raise JupytunnelError(
+            f"the remote socket path {path} is longer than Unix sockets allow ({MAX_SOCKET_PATH} bytes); "
+            "use a shorter profile name or transport = 'tcp'"
+        )
+    return path
 
 
 def log_path_expr(profile: str) -> str:
@@ -83,7 +107,7 @@ def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
     """
     dirs = " ".join((*_RUNTIME_DIRS, *([shlex.quote(runtime_dir)] if runtime_dir else [])))
     body = (
-        f"printf '{MARK} home %s\\n' \"$HOME\"\n"
+        PRELUDE + f"printf '{MARK} home %s\\n' \"$HOME\"\n"
         f"for d in {dirs}; do\n"
         '  [ -n "$d" ] && [ -d "$d" ] || continue\n'
         '  for f in "$d"/jpserver-*.json "$d"/nbserver-*.json; do\n'
@@ -97,8 +121,7 @@ def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
     return body + extra
 
 
-@dataclasses.dataclass(frozen=True)
-class Discovery:
+class Discovery(NamedTuple):
     home: str
     servers: list[ServerInfo]
     markers: list[str]  # other marker lines (launcher status)
@@ -170,7 +193,7 @@ def jupyter_cli(profile: Profile) -> list[str]:
 
 
 def quote_workdir(workdir: str) -> str:
-    """Quote a workdir for the remote shell; a leading ``~`` still means the remote home."""
+    """Quote a path for the remote shell; a leading ``~`` still means the remote home."""
     if workdir == "~":
         return '"$HOME"'
     if workdir.startswith("~/"):
@@ -179,15 +202,26 @@ def quote_workdir(workdir: str) -> str:
     return shlex.quote(workdir)
 
 
-def _setup_lines(profile: Profile, *, to: str) -> str:
+def command_line(argv: list[str]) -> str:
+    """Quote a command for the remote shell; ``~/…`` in its words still means the remote home."""
+    return " ".join(quote_workdir(w) if w.startswith("~/") else shlex.quote(w) for w in argv)
+
+
+def cd_line(profile: Profile, *, fd: str) -> str:
+    """``cd -- WORKDIR`` or fail naming it (``--``: a workdir may start with a dash)."""
+    fail = say(f"error cannot cd to workdir: {profile.workdir}", fd)
+    return f"cd -- {quote_workdir(profile.workdir)} || {{ {fail}; exit 1; }}\n"
+
+
+def setup_lines(profile: Profile, *, fd: str) -> str:
     """Each setup line in a group of its own, so a failure names the line."""
     out = ""
     for i, line in enumerate(profile.setup, 1):
-        what = shlex.quote(f"{MARK} error setup line {i} failed: {line}")
+        fail = say(f"error setup line {i} failed: {line}", fd)
         # A line that runs `exit` ends the shell before `||` is reached: the trap reports it.
-        out += f"trap {shlex.quote(f'echo {what} >&{to}')} EXIT\n"
+        out += f"trap {shlex.quote(fail)} EXIT\n"
         # The newline before "}" lets a setup line end in a comment.
-        out += f"{{ {line}\n}} || {{ trap - EXIT; echo {what} >&{to}; exit 1; }}\n"
+        out += f"{{ {line}\n}} || {{ trap - EXIT; {fail}; exit 1; }}\n"
     if profile.setup:
         out += "trap - EXIT\n"
     return out
@@ -195,34 +229,41 @@ def _setup_lines(profile: Profile, *, to: str) -> str:
 
 def server_list_script(profile: Profile) -> str:
     """Fallback discovery: ``jupyter server list --json`` in the profile's environment."""
-    cli = " ".join(shlex.quote(w) for w in jupyter_cli(profile))
+    cli = command_line(jupyter_cli(profile))
     return (
-        f"cd {quote_workdir(profile.workdir)} 2>/dev/null\n"
-        + _setup_lines(profile, to="2")
+        PRELUDE
+        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + setup_lines(profile, fd="2")
         + f"{cli} server list --json 2>/dev/null || {cli} notebook list --json 2>/dev/null\n"
     )
 
 
+def signal_if_jupyter(pid: int, signal: str = "TERM") -> str:
+    """Signal ``pid`` only if it still names a Jupyter process (PIDs are reused)."""
+    return f"_jt_is_jupyter {int(pid)} && kill -{signal} {int(pid)} 2>/dev/null\n"
+
+
 def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, multiplexer: str) -> str:
     """Stop a server the polite way (``jupyter server stop``), then make sure it is gone."""
-    cli = " ".join(shlex.quote(w) for w in jupyter_cli(profile))
+    cli = command_line(jupyter_cli(profile))
     sub = "notebook" if server.classic else "server"
-    pid = server.pid
+    pid = int(server.pid)
     script = (
-        f"cd {quote_workdir(profile.workdir)} 2>/dev/null\n"
-        + _setup_lines(profile, to="2")
+        PRELUDE
+        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + setup_lines(profile, fd="2")
         + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
         # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
-        # down cleanly too. Bounded: 10 s, then SIGKILL.
-        + f"i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 100 ]; do\n"
-        + f"  [ $i -eq 20 ] && kill {pid} 2>/dev/null\n"
+        # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only to a Jupyter.
+        + f"i=0; while _jt_is_jupyter {pid} && [ $i -lt 100 ]; do\n"
+        + f"  [ $i -eq 20 ] && {signal_if_jupyter(pid).strip()}\n"
         + "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
         + "done\n"
-        + f"kill -0 {pid} 2>/dev/null && kill -9 {pid} 2>/dev/null\n"
+        + signal_if_jupyter(pid, "KILL")
     )
     if session:
         script += kill_session_script(session, multiplexer)
-    return script + f"echo '{MARK} stopped'\n"
+    return script + say("stopped") + "\n"
 
 
 def kill_session_script(session: str, multiplexer: str) -> str:
@@ -235,4 +276,4 @@ def kill_session_script(session: str, multiplexer: str) -> str:
 
 
 def logs_script(profile: str, lines: int) -> str:
-    return f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"
+    return PRELUDE + f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"

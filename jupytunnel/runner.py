@@ -25,8 +25,20 @@ def set_verbose(on: bool) -> None:
     _verbose = on
 
 
+def display(argv: list[str]) -> str:
+    """One line a command, for --dry-run and -v: like ``shlex.join``, but an argument with
+    newlines (a remote script) is written in ``$'...'`` form, which bash and zsh read back
+    exactly, so the line can be pasted."""
+    return " ".join(_ansi_c(arg) if "\n" in arg else shlex.quote(arg) for arg in argv)
+
+
+def _ansi_c(arg: str) -> str:
+    escaped = arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t")
+    return f"$'{escaped}'"
+
+
 def echo_command(argv: list[str], *, prefix: str = "+ ") -> None:
-    print(prefix + shlex.join(argv), file=sys.stderr, flush=True)
+    print(prefix + display(argv), file=sys.stderr, flush=True)
 
 
 @functools.cache
@@ -137,6 +149,7 @@ class Started:
     def __init__(self, argv: list[str]) -> None:
         _log(argv)
         self.argv = argv
+        self._collected = False
         try:
             self._proc = subprocess.Popen(
                 argv,
@@ -149,18 +162,29 @@ class Started:
         except OSError as exc:
             raise _not_found(argv, exc) from None
 
+    def kill(self) -> None:
+        """Stop and reap it, if not collected yet (a failure elsewhere made it moot)."""
+        if self._collected:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.communicate()
+        self._collected = True
+
     def result(self, *, timeout: float) -> Result:
         try:
             out, err = self._proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             out, err = self._proc.communicate()
+            self._collected = True
             raise CommandError(
                 f"{Path(self.argv[0]).name} did not finish within {timeout:g} s",
                 argv=self.argv,
                 returncode=None,
                 stderr=err,
             ) from None
+        self._collected = True
         return Result(self.argv, self._proc.returncode, out, err)
 
 

@@ -18,15 +18,17 @@ POLL_INTERVAL = 0.1
 CLI_POLL_INTERVAL = 2.0
 
 
-def discover(master: Master, *, extra: str = "", runtime_dir: str | None = None) -> Discovery:
+def discover(
+    master: Master, *, extra: str = "", runtime_dir: str | None = None, timeout: float = ROUND_TRIP_TIMEOUT
+) -> Discovery:
     """Read the remote runtime info files through the master (one round trip)."""
-    result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=ROUND_TRIP_TIMEOUT)
+    result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
     if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     return remote.parse_discovery(result.stdout)
 
 
-def list_with_cli(master: Master) -> list[ServerInfo]:
+def list_with_cli(master: Master, *, timeout: float = 60.0) -> list[ServerInfo]:
     """Fallback: ``jupyter server list --json`` in the profile's setup environment (slow).
 
     Only setup lines can make that environment look elsewhere than the discovery script
@@ -36,7 +38,7 @@ def list_with_cli(master: Master) -> list[ServerInfo]:
     if not master.profile.setup:
         return []
     try:
-        result = master.run(remote.server_list_script(master.profile), timeout=60)
+        result = master.run(remote.server_list_script(master.profile), timeout=timeout)
     except CommandError:
         return []
     return remote.parse_server_list(result.stdout)
@@ -118,31 +120,61 @@ def start(
     profile = master.profile
     launcher = launchers.for_profile(profile)
     if launcher.name == "none":
-        raise JupytunnelError(
-            f"no Jupyter server for profile {profile.name!r} on {profile.host} and launcher is "
-            f"'none': start it there (for example: {profile.jupyter} --no-browser "
-            f"--port={profile.remote_port}), then connect again"
-        )
+        raise not_startable(profile)
+    deadline = time.monotonic() + timeout
+    try:
+        started, runtime_dir = _launch(master, launcher, home=home, timeout=timeout)
+    except _RefusedError as exc:
+        # Every error the script reports comes before it launches anything (and a tmux
+        # session of that name may be the user's own): nothing to undo.
+        raise JupytunnelError(str(exc)) from None
+    except BaseException:
+        _abort(master, launcher)
+        raise
+    try:
+        remaining = max(1.0, deadline - time.monotonic())
+        return wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
+    except BaseException:
+        _abort(master, launcher)
+        raise
+
+
+class _RefusedError(JupytunnelError):
+    """The start script refused before launching anything."""
+
+
+def _launch(master: Master, launcher: launchers.Launcher, *, home: str, timeout: float) -> tuple[str, str | None]:
+    """Run the start script; what it started, and the runtime dir the setup lines chose."""
     import secrets
 
+    profile = master.profile
     token = secrets.token_hex(24)
     script = launcher.start_script(profile, sock=socket_for(profile, home))
-    result = master.run(script, timeout=60, stdin_text=token + "\n")
+    result = master.run(script, timeout=timeout, stdin_text=token + "\n")
     parsed = remote.parse_discovery(result.stdout)
     error = _marker(parsed.markers, "error")
     if error:
-        raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {error}")
+        raise _RefusedError(f"cannot start Jupyter on {profile.host}: {error}")
     started = _marker(parsed.markers, "started")
     if started is None:
         raise JupytunnelError(f"cannot start Jupyter on {profile.host}: {ssh_message(result.stderr or result.stdout)}")
-    runtime_dir = _marker(parsed.markers, "runtime")
-    try:
-        return wait_ready(master, launcher, started, timeout=timeout, tick=tick, runtime_dir=runtime_dir)
-    except BaseException:
-        # A half-started server is worse than none: end it, whatever went wrong.
-        with contextlib.suppress(CommandError):
-            master.run(launcher.stop_script(profile, started), timeout=30)
-        raise
+    return started, _marker(parsed.markers, "runtime")
+
+
+def _abort(master: Master, launcher: launchers.Launcher) -> None:
+    """A half-started server is worse than none: end it, whatever went wrong, even when the
+    start script itself was cut off (it leaves a pid file or a named session)."""
+    with contextlib.suppress(CommandError, KeyboardInterrupt):
+        master.run(launcher.abort_script(master.profile), timeout=30)
+
+
+def not_startable(profile: Profile) -> JupytunnelError:
+    """``launcher = "none"``: we never start it; say how to."""
+    return JupytunnelError(
+        f"no Jupyter server for profile {profile.name!r} on {profile.host}, and its launcher is 'none': "
+        f"start it there (for example: {profile.jupyter} --no-browser --port={profile.remote_port}), "
+        "then connect again"
+    )
 
 
 def wait_ready(
@@ -162,10 +194,11 @@ def wait_ready(
     cli_every = CLI_POLL_INTERVAL if profile.setup and runtime_dir is None else None
     next_cli = time.monotonic() + (cli_every or 0)
     while True:
-        found = discover(master, extra=probe, runtime_dir=runtime_dir)
+        left = max(1.0, deadline - time.monotonic())
+        found = discover(master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left))
         server = pick(profile, found.servers, found.home)
         if server is None and cli_every is not None and time.monotonic() >= next_cli:
-            server = pick(profile, list_with_cli(master), found.home)
+            server = pick(profile, list_with_cli(master, timeout=left), found.home)
             next_cli = time.monotonic() + cli_every
         if server is not None:
             return server

@@ -82,10 +82,16 @@ def tunnel_argv(
     control_path: str,
     forward: str | None,
     config_file: str | None = None,
+    persist: str = "yes",
 ) -> list[str]:
-    """The background master that holds the tunnel (``forward`` None: no ``-L`` yet)."""
+    """The background master that holds the tunnel (``forward`` None: no ``-L`` yet).
+
+    ``persist``: ControlPersist; a master opened for one command only gets a short one, so
+    that even a killed jupytunnel leaves nothing running for long.
+    """
     argv = [ssh, *_config(config_file), "-N", "-f", "-M", "-S", control_path]
-    argv += _options(TUNNEL_DEFAULTS, profile.ssh_options)
+    defaults = tuple((k, persist if k == "ControlPersist" else v) for k, v in TUNNEL_DEFAULTS)
+    argv += _options(defaults, profile.ssh_options)
     if forward is not None:
         argv += ["-L", forward]
     return [*argv, *connection_args(profile), profile.host]
@@ -101,22 +107,15 @@ def remote_argv(
 ) -> list[str]:
     """Run ``command`` (one string for the remote shell) through the existing master.
 
-    BatchMode: should the master be gone, ssh would otherwise fall back to a fresh
-    connection that can prompt; this way it fails instead.
+    Should the master be gone, ssh falls back to a fresh connection of its own, without the
+    profile's jump hosts, and maybe to another machine: ``ProxyCommand=false`` makes that
+    fallback fail at once instead (a command-line option beats any config), and BatchMode
+    keeps it from prompting.
     """
     return [
-        ssh,
-        *_config(config_file),
-        "-S",
-        control_path,
-        "-o",
-        "ControlMaster=no",
-        "-o",
-        "BatchMode=yes",
-        "-T",
-        profile.host,
-        command,
-    ]
+        ssh, *_config(config_file), "-S", control_path, "-o", "ControlMaster=no",
+        "-o", "ProxyCommand=false", "-o", "BatchMode=yes", "-T", profile.host, command,
+    ]  # fmt: skip
 
 
 def control_argv(

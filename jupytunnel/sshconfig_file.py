@@ -144,7 +144,19 @@ def locked(target: Path) -> Iterator[None]:
     folder = paths.ensure_state_dir(paths.locks_dir())
     digest = hashlib.sha256(str(target).encode()).hexdigest()[:16]
     with file_lock(folder / f"ssh-config-{digest}.lock", timeout=LOCK_TIMEOUT, what=f"editing {target}"):
+        _remove_stale_temp_files(target)
         yield
+
+
+def _remove_stale_temp_files(target: Path) -> None:
+    """Temp files a killed writer left beside the config (``.config.XXXX.tmp``).
+
+    Only with the lock held: then no other jupytunnel is writing one.
+    """
+    for name in (target.name, backup_path(target).name):
+        for leftover in target.parent.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
 
 def _config_error(path: Path, exc: sshconfig.ConfigError) -> JupytunnelError:
@@ -178,12 +190,16 @@ def _resolve_many(argvs: Mapping[str, list[str]], *, config: Path, shown: str) -
 
     started = {name: runner.Started(argv) for name, argv in argvs.items()}
     out: dict[str, Resolved] = {}
-    for name, proc in started.items():
-        result = proc.result(timeout=SSH_G_TIMEOUT)
-        if not result.ok:
-            message = ssh_message(result.stderr).replace(str(config), shown)
-            raise JupytunnelError(f"{name}: 'ssh -G' failed with {shown}: {message}; nothing written")
-        out[name] = Resolved(sshconfig.parse_resolved(result.stdout))
+    try:
+        for name, proc in started.items():
+            result = proc.result(timeout=SSH_G_TIMEOUT)
+            if not result.ok:
+                message = ssh_message(result.stderr).replace(str(config), shown)
+                raise JupytunnelError(f"{name}: 'ssh -G' failed with {shown}: {message}; nothing written")
+            out[name] = Resolved(sshconfig.parse_resolved(result.stdout))
+    finally:
+        for proc in started.values():
+            proc.kill()  # reap the rest when one failed (a no-op for those collected)
     return out
 
 

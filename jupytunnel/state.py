@@ -27,25 +27,42 @@ class TunnelRecord(NamedTuple):
     started_at: float
     url: str  # carries the token: the record is 0600 and the URL is hidden in listings
     server_pid: int | None = None
+    base_url: str = "/"
 
     def to_json(self) -> bytes:
         return (json.dumps(self._asdict(), indent=2) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TunnelRecord | None:
+        """The record, or None when the file is damaged or of another shape (never trusted
+        blindly: a PID from it may be signalled)."""
         try:
             raw: Any = json.loads(data)
-            return cls(**{k: v for k, v in raw.items() if k in cls._fields})
-        except (ValueError, TypeError, AttributeError):
-            return None  # a damaged record is treated as no record
+            record = cls(**{k: v for k, v in raw.items() if k in cls._fields})
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            return None
+        for name, kinds in _TYPES.items():
+            value = getattr(record, name)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                return None
+        return record
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "profile": str, "pid": int, "create_time": (int, float), "control_path": str, "local_port": int,
+    "remote": str, "host": str, "started_at": (int, float), "url": str, "server_pid": (int, type(None)),
+    "base_url": str,
+}  # fmt: skip
 
 
 def record_path(profile: str) -> Path:
-    return paths.tunnels_dir() / f"{profile}.json"
+    from jupytunnel.profiles import validate_name
+
+    return paths.tunnels_dir() / f"{validate_name(profile)}.json"
 
 
 def ssh_log_path(profile: str) -> Path:
-    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{profile}.ssh.log"
+    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{record_path(profile).stem}.ssh.log"
 
 
 def load(profile: str) -> TunnelRecord | None:
@@ -56,13 +73,15 @@ def load(profile: str) -> TunnelRecord | None:
 
 
 def load_all() -> list[TunnelRecord]:
+    from jupytunnel.profiles import NAME_RE
+
     try:
         names = sorted(os.listdir(paths.tunnels_dir()))
     except OSError:
         return []
     records = []
     for name in names:
-        if name.endswith(".json"):
+        if name.endswith(".json") and NAME_RE.fullmatch(name[:-5]):
             rec = load(name[:-5])
             if rec is not None:
                 records.append(rec)
@@ -85,7 +104,9 @@ def remove(profile: str) -> None:
 def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     """Serialise connect/disconnect of one profile across processes."""
     from jupytunnel.fsutil import file_lock
+    from jupytunnel.profiles import validate_name
 
+    validate_name(profile)
     folder = paths.ensure_state_dir(paths.locks_dir())
     with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
         yield

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shlex
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -110,18 +109,27 @@ def connect(
         master = master_for(profile)
         record = state.load(profile.name)
         if record is not None:
-            if is_up(record):
+            if is_up(record) and _server_answers(record):
                 if isinstance(local_port, int) and local_port != record.local_port:
                     raise JupytunnelError(
                         f"{profile.name} is already connected on port {record.local_port}; "
                         f"disconnect it first to use port {local_port}"
                     )
                 return Connected(record, reused=True, started_server=False)
+            # Dead, stale, or the server behind it is gone (`server stop`): start afresh.
             teardown(record, master)
             state.remove(profile.name)
         elif master.control_path.exists():
             teardown(None, master)  # a socket without a record: ours, but orphaned
         return _connect_new(profile, master, local_port, deadline, start_server, tick)
+
+
+def _server_answers(record: TunnelRecord) -> bool:
+    """One request through the live tunnel (a few ms): is Jupyter still behind it?"""
+    from jupytunnel import httpcheck
+
+    token = record.url.partition("?token=")[2]
+    return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=3.0)
 
 
 def _verified_master(master: Master) -> tuple[int, float]:
@@ -134,6 +142,10 @@ def _verified_master(master: Master) -> tuple[int, float]:
 
 
 def _no_server(profile: Profile) -> JupytunnelError:
+    if profile.launcher == "none":
+        from jupytunnel.server import not_startable
+
+        return not_startable(profile)
     where = f"port {profile.remote_port}" if profile.transport == "tcp" else "its socket"
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
@@ -158,6 +170,7 @@ def _connect_new(
     open_master(master, forward=forward, timeout=max(1.0, deadline - time.monotonic()))
     record: TunnelRecord | None = None
     started: ServerInfo | None = None
+    pending = None
     try:
         # Discovery and the PID check overlap: each is one round trip.
         pending = master.start(remote.discovery_script())
@@ -166,9 +179,9 @@ def _connect_new(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
         )  # fmt: skip
-        found = remote.parse_discovery(pending.result(timeout=server.ROUND_TRIP_TIMEOUT).stdout)
+        found = remote.parse_discovery(pending.result(timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT)).stdout)
         srv = server.pick(profile, found.servers, found.home) or server.pick(
-            profile, server.list_with_cli(master), found.home
+            profile, server.list_with_cli(master, timeout=_left(deadline)), found.home
         )
         if srv is None:
             if not start_server or profile.launcher == "none":
@@ -181,11 +194,16 @@ def _connect_new(
             master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
         classic = profile.is_classic_notebook or srv.classic
         record = record._replace(
-            url=local_url(port, srv, classic=classic), remote=f"{profile.host}:{srv.endpoint}", server_pid=srv.pid
+            url=local_url(port, srv, classic=classic),
+            remote=f"{profile.host}:{srv.endpoint}",
+            server_pid=srv.pid,
+            base_url=srv.base_url,
         )
         state.save(record)
         httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
     except BaseException:
+        if pending is not None:
+            pending.kill()
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
                 server.stop(master, started)
@@ -193,6 +211,11 @@ def _connect_new(
         state.remove(profile.name)
         raise
     return Connected(record, reused=False, started_server=started is not None)
+
+
+def _left(deadline: float, cap: float = 3600.0) -> float:
+    """What is left of the caller's --timeout (at least 1 s, at most ``cap``)."""
+    return max(1.0, min(cap, deadline - time.monotonic()))
 
 
 def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
@@ -281,20 +304,27 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
     stub = Master(profile, control_path(profile.name))
     if profile.transport == "tcp":
         fwd = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
-        lines.append(shlex.join(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg)))
+        lines.append(
+            runner.display(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg))
+        )
     else:
-        lines.append(shlex.join(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=None, config_file=cfg)))
-    lines.append(shlex.join(stub.control_argv("check")))
-    lines.append(shlex.join(stub.remote_argv(remote.discovery_script())))
-    lines.append("# if no server answers on the profile's port or socket:")
-    lines.append(shlex.join(stub.remote_argv(remote.server_list_script(profile))))
+        lines.append(
+            runner.display(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=None, config_file=cfg))
+        )
+    lines.append("# the PID check speaks the control-socket protocol natively; the same as:")
+    lines.append(runner.display(stub.control_argv("check")))
+    lines.append(runner.display(stub.remote_argv(remote.discovery_script())))
+    if profile.setup:
+        lines.append("# if none is found, ask Jupyter in the setup lines' environment:")
+        lines.append(runner.display(stub.remote_argv(remote.server_list_script(profile))))
+    lines.append("# if no server answers on the profile's port or socket, start one:")
     if profile.launcher != "none":
         sock = remote.socket_path("$HOME", profile.name) if profile.transport == "socket" else None
         start = launchers.for_profile(profile).start_script(profile, sock=sock)
-        lines.append(shlex.join(stub.remote_argv(start)))
+        lines.append(runner.display(stub.remote_argv(start)))
     if profile.transport == "socket":
         home_sock = remote.socket_path("<remote home>", profile.name)
         fwd = sshargs.forward_spec(local_port=port, remote_socket=home_sock)
-        lines.append(shlex.join(stub.control_argv("forward", fwd)))
+        lines.append(runner.display(stub.control_argv("forward", fwd)))
     lines.append(f"# then GET http://127.0.0.1:{port}/api/status until it answers 200")
     return lines

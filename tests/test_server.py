@@ -83,16 +83,30 @@ def test_server_start_command_and_user_started_server_is_reused(jt: JT) -> None:
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed (CI installs it)")
-def test_tmux_launcher(rig: Rig, jt: JT) -> None:
+@pytest.mark.parametrize("name", ["tmx", "tm.x"])
+def test_tmux_launcher(rig: Rig, jt: JT, name: str) -> None:
+    from jupytunnel.launchers import session_name
+    from jupytunnel.profiles import Profile
+
+    session = session_name(Profile(name=name, host="target"))
     port = free_port()
-    jt.profile("tmx", remote_port=port, launcher="tmux")
-    out = run_json(jt.run("connect", "tmx", "--json"))
+    jt.profile(name, remote_port=port, launcher="tmux")
+    out = run_json(jt.run("connect", name, "--json"))
     assert api_status(out["url"]) == 200
-    has = rig.ssh("target", "tmux has-session -t =jupytunnel-tmx && echo yes")
+    has = rig.ssh("target", f"tmux has-session -t ={session} && echo yes")
     assert has.stdout.strip() == "yes"
-    assert jt.run("disconnect", "tmx", "--stop-server").returncode == 0
+    pid = server_pid(jt, name)
+    # The token is not left in the tmux server's environment, nor in a file.
+    env = rig.ssh("target", "tmux show-environment -g JUPYTER_TOKEN 2>&1; ls ~/.local/state/jupytunnel")
+    assert "JUPYTER_TOKEN=" not in env.stdout
+    assert ".token" not in env.stdout
+    assert jt.run("disconnect", name).returncode == 0
+    again = run_json(jt.run("connect", name, "--json"))
+    assert again["started_server"] is False
+    assert server_pid(jt, name) == pid
+    assert jt.run("disconnect", name, "--stop-server").returncode == 0
     wait_for(lambda: jupyter_on_port(port) == [], 20, "server to stop")
-    gone = rig.ssh("target", "tmux has-session -t =jupytunnel-tmx 2>/dev/null || echo gone")
+    gone = rig.ssh("target", f"tmux has-session -t ={session} 2>/dev/null || echo gone")
     assert gone.stdout.strip() == "gone"
 
 
@@ -132,7 +146,7 @@ def test_socket_transport(rig: Rig, jt: JT) -> None:
         ({"jupyter": "no-such-jupyter lab"}, "command not found on the remote: no-such-jupyter"),
         ({"setup": ["true", "exit 1"]}, "setup line 2 failed: exit 1"),
         ({"setup": ["false"], "launcher": "tmux"}, "setup line 1 failed: false"),
-        ({"jupyter": "jupyter server --no-such-flag-xyz"}, "Jupyter"),
+        ({"jupyter": "jupyter server --no-such-flag-xyz"}, "Jupyter failed to start on target"),
     ],
 )
 def test_failing_start_leaves_nothing(jt: JT, keys: dict[str, object], fragment: str) -> None:
@@ -148,6 +162,7 @@ def test_failing_start_leaves_nothing(jt: JT, keys: dict[str, object], fragment:
     assert jupyter_on_port(port) == []
     assert not (jt.state_dir / "tunnels" / "bad.json").exists()
     assert list(jt.runtime_dir.glob("cm-*")) == []
+    assert procs_with(str(jt.runtime_dir)) == []
 
 
 def test_remote_port_taken_names_the_failure(rig: Rig, jt: JT) -> None:
@@ -162,6 +177,8 @@ def test_remote_port_taken_names_the_failure(rig: Rig, jt: JT) -> None:
     assert out.returncode == 1
     assert "not available" in out.stderr or "in use" in out.stderr
     assert not (jt.state_dir / "tunnels" / "busy.json").exists()
+    assert procs_with(str(jt.runtime_dir)) == []
+    assert jupyter_on_port(port) == []
 
 
 def test_workdir_injection_stays_one_directory(rig: Rig, jt: JT) -> None:
@@ -205,7 +222,10 @@ def test_setup_lines_take_effect(rig: Rig, jt: JT) -> None:
 
 
 def test_launcher_none_says_how_to_start(jt: JT) -> None:
-    jt.profile("manual", remote_port=free_port(), launcher="none")
+    port = free_port()
+    jt.profile("manual", remote_port=port, launcher="none")
     out = jt.run("connect", "manual")
     assert out.returncode == 1
-    assert "server start manual" in out.stderr or "start it there" in out.stderr
+    assert f"launcher is 'none': start it there (for example: jupyter server --no-browser --port={port})" in out.stderr
+    assert "server start" not in out.stderr
+    assert jt.run("server", "start", "manual").returncode == 1

@@ -163,6 +163,8 @@ def test_remote_command_through_master() -> None:
         "-o",
         "ControlMaster=no",
         "-o",
+        "ProxyCommand=false",
+        "-o",
         "BatchMode=yes",
         "-T",
         "aura",
@@ -193,6 +195,11 @@ def test_control_operations() -> None:
         FWD,
         "aura",
     ]
+
+
+def test_short_persist_for_one_command_masters() -> None:
+    argv = sshargs.tunnel_argv(Profile(name="a", host="aura"), ssh=SSH, control_path=CTL, forward=None, persist="15")
+    assert argv == [SSH, "-N", "-f", "-M", "-S", CTL, "-o", "ControlPersist=15", *DEFAULTS[2:], "aura"]
 
 
 def test_resolve_argv() -> None:

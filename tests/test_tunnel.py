@@ -91,7 +91,8 @@ def test_explicit_port_taken_fails_and_auto_picks_another(jt: JT, server: int) -
         assert str(taken) in out.stderr
         assert "Traceback" not in out.stderr
         assert not (jt.state_dir / "tunnels" / "aura.json").exists()
-        assert list((jt.runtime_dir).glob("cm-*")) == [] if jt.runtime_dir.exists() else True
+        assert list(jt.runtime_dir.glob("cm-*")) == []
+        assert procs_with(str(jt.runtime_dir)) == []
         # auto: the remote port (taken here: the rig's remote is this machine) -> another one
         jt.profile("aura", remote_port=server, launcher="none", local_port="auto")
         auto = run_json(jt.run("connect", "aura", "--json"))
@@ -145,11 +146,15 @@ def test_disconnect_never_touches_decoys_or_recycled_pids(jt: JT, server: int) -
     decoy = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(120)", "ssh", "-N", "-f", "-M", "-S", ctl, "target"]
     )
-    # A record whose PID now belongs to another process (the decoy, not ours).
-    bogus_pid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # A record whose PID now belongs to another process: the decoy itself, same uid, our
+    # control path in its command line. Only the create time tells it apart.
     record = json.loads((jt.state_dir / "tunnels" / "aura.json").read_text())
-    record.update(profile="bora", pid=bogus_pid.pid, control_path=str(jt.runtime_dir / "cm-nothere"))
+    record.update(profile="bora", pid=decoy.pid, control_path=ctl)
     (jt.state_dir / "tunnels" / "bora.json").write_text(json.dumps(record))
+    # And one whose PID is a bystander with nothing of ours in its command line.
+    bogus_pid = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    record.update(profile="cora", pid=bogus_pid.pid, create_time=psutil.Process(bogus_pid.pid).create_time())
+    (jt.state_dir / "tunnels" / "cora.json").write_text(json.dumps(record))
     try:
         out = jt.run("disconnect", "--all")
         assert out.returncode == 0, out.stderr
@@ -157,6 +162,7 @@ def test_disconnect_never_touches_decoys_or_recycled_pids(jt: JT, server: int) -
         assert bogus_pid.poll() is None
         assert wait_gone([real_master]) == []
         assert not (jt.state_dir / "tunnels" / "bora.json").exists()
+        assert not (jt.state_dir / "tunnels" / "cora.json").exists()
     finally:
         decoy.kill()
         bogus_pid.kill()
@@ -170,8 +176,8 @@ def test_no_server_found_leaves_nothing(jt: JT) -> None:
     assert out.returncode == 1
     assert "jupytunnel server start aura" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
-    ctl_files = list(jt.runtime_dir.glob("cm-*"))
-    assert ctl_files == []
+    assert list(jt.runtime_dir.glob("cm-*")) == []
+    assert procs_with(str(jt.runtime_dir)) == []
     assert not (jt.state_dir / "tunnels" / "aura.json").exists()
 
 
@@ -183,13 +189,19 @@ def test_unknown_host_is_ssh_message_not_traceback(jt: JT) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_dry_run_runs_nothing(jt: JT, server: int) -> None:
-    jt.profile("aura", remote_port=server, launcher="none", jump=["gateway"])
-    out = jt.run("--dry-run", "connect", "aura")
-    assert out.returncode == 0
-    assert out.stdout.splitlines()[0].startswith(f"{SSH} -F {jt.rig.ssh_config} -N -f -M -S")
+def test_dry_run_runs_nothing(jt: JT, server: int, tmp_path: Path) -> None:
+    jt.profile("aura", remote_port=server, jump=["gateway"], setup=["module load x"])
+    calls = tmp_path / "calls"
+    spy = tmp_path / "ssh"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
+    spy.chmod(0o755)
+    out = jt.run("--dry-run", "connect", "aura", env={**jt.env, "JUPYTUNNEL_SSH": str(spy)})
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
+    assert lines[0].startswith(f"{spy} -F {jt.rig.ssh_config} -N -f -M -S")
+    assert all(ln.startswith(str(spy)) for ln in lines)  # one command a line
+    assert not calls.exists()  # nothing ran
     assert not (jt.state_dir / "tunnels").exists()
-    assert procs_with(str(jt.runtime_dir)) == []
 
 
 def test_open_uses_browser_without_token_in_argv(jt: JT, server: int, tmp_path: Path) -> None:
@@ -202,9 +214,9 @@ def test_open_uses_browser_without_token_in_argv(jt: JT, server: int, tmp_path: 
     missing = jt.run("open", "aura", env=env)
     assert missing.returncode == 1
     assert "jupytunnel connect aura" in missing.stderr
-    out = jt.run("connect", "aura", "--json", env=env)
+    out = jt.run("connect", "aura", "--json", "--no-browser", env=env)
     url = run_json(out)["url"]
-    assert not log.exists()  # --json: for scripts, no browser
+    assert not log.exists()
     opened = jt.run("open", "aura", env=env)
     assert opened.returncode == 0, opened.stderr
     argv = log.read_text().split()
@@ -295,3 +307,47 @@ def test_status_stays_cheap_without_tunnels(jt: JT) -> None:
     assert out.returncode == 0
     assert out.stdout == "no tunnels\n"
     assert time.monotonic() - start < 30  # bounded, not a benchmark
+
+
+def test_reuse_notices_a_stopped_server(rig: Rig, jt: JT) -> None:
+    port = free_port()
+    pid = start_server_by_hand(rig, port)
+    jt.profile("aura", remote_port=port, launcher="none")
+    first = run_json(jt.run("connect", "aura", "--json"))
+    kill_pid(pid)
+    again = jt.run("connect", "aura")
+    assert again.returncode == 1
+    assert "launcher is 'none'" in again.stderr
+    assert wait_gone(procs_with(first["control_path"])) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["connect", "aura", "--timeout", "nan"], "--timeout"),
+        (["connect", "aura", "--timeout", "inf"], "--timeout"),
+        (["disconnect", "a/b"], "invalid profile name"),
+        (["status", "../x"], "invalid profile name"),
+        (["open", "../x"], "invalid profile name"),
+        (["server", "start", "aura", "--timeout", "nan"], "--timeout"),
+    ],
+)
+def test_bad_names_and_timeouts_are_one_line(jt: JT, args: list[str], fragment: str) -> None:
+    jt.profile("aura")
+    out = jt.run(*args, timeout=30)
+    assert out.returncode == 2
+    assert fragment in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_damaged_records_are_ignored(jt: JT) -> None:
+    folder = jt.state_dir / "tunnels"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text('{"pid": "12", "control_path": 5}')
+    (folder / "b.json").write_bytes(b"\xff\x00junk")
+    (folder / "c.json").write_text("[" * 100000)
+    out = jt.run("status", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+    assert jt.run("disconnect", "--all").returncode == 0

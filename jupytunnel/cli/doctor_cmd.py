@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jupytunnel.cli.common import GLOBALS, JsonFlag, complete_profile, dry_run_lines, print_json
-from jupytunnel.errors import UsageError
 
 if TYPE_CHECKING:
     from jupytunnel.doctor import Check
@@ -36,9 +35,9 @@ def doctor(
     """
     from jupytunnel import doctor as checks_
     from jupytunnel import profiles
+    from jupytunnel.actions import parse_timeout
 
-    if timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    timeout = parse_timeout(timeout)
     if name is not None and not profiles.profile_path(name).exists():
         profiles.load(name)  # raises the usual "no profile" error, with a did-you-mean
     if GLOBALS.dry_run:

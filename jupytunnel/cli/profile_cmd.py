@@ -217,7 +217,10 @@ def edit(name: ProfileName) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(original)
-        argv = [*shlex.split(editor), tmp]
+        try:
+            argv = [*shlex.split(editor), tmp]
+        except ValueError as exc:
+            raise UsageError(f"cannot split the editor command {editor!r}: {exc}") from None
         if GLOBALS.dry_run:
             print(shlex.join(argv))
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated
 
 import typer
@@ -22,14 +21,16 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import launchers, master, profiles, server, state
+    from jupytunnel import launchers, master, profiles, runner, server, state
+    from jupytunnel.actions import parse_timeout
 
     profile = profiles.load(name)
+    timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
         m = master.Master(profile, master.control_path(name))
         if profile.launcher != "none":
-            print(shlex.join(m.remote_argv(launchers.for_profile(profile).start_script(profile, sock=sock))))
+            print(runner.display(m.remote_argv(launchers.for_profile(profile).start_script(profile, sock=sock))))
         return
     with state.profile_lock(name, timeout=timeout + 60), master.temporary_master(profile, timeout=timeout) as m:
         found = server.find(m)
@@ -67,13 +68,13 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import master, profiles, server
+    from jupytunnel import master, profiles, server, state
 
     profile = profiles.load(name)
     if GLOBALS.dry_run:
         print("# would read the remote Jupyter runtime files through ssh")
         return
-    with master.temporary_master(profile, timeout=30) as m:
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
     rows = [
         {
@@ -116,13 +117,13 @@ def logs(
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import master, profiles, server
+    from jupytunnel import master, profiles, server, state
 
     profile = profiles.load(name)
     if GLOBALS.dry_run:
         print(f"# would run tail -n {lines} ~/.local/state/jupytunnel/{name}.log on {profile.host}")
         return
-    with master.temporary_master(profile, timeout=30) as m:
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         text = server.logs(m, lines)
     if not text:
         raise JupytunnelError(f"{name}: no log")

@@ -66,9 +66,8 @@ def disconnect(
 
 
 def _plan_disconnect(names: list[str]) -> None:
-    import shlex
 
-    from jupytunnel import state
+    from jupytunnel import runner, state
     from jupytunnel.master import Master, control_path
     from jupytunnel.profiles import Profile
 
@@ -76,7 +75,7 @@ def _plan_disconnect(names: list[str]) -> None:
         rec = state.load(name)
         host = rec.host if rec else "localhost"
         master = Master(Profile(name=name, host=host), control_path(name))
-        print(shlex.join(master.control_argv("exit")))
+        print(runner.display(master.control_argv("exit")))
         if rec:
             print(f"# then, only if pid {rec.pid} is still the master we started: SIGTERM, SIGKILL")
 
