@@ -6,7 +6,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int
     ``owner`` (uid, gid) is given to the new file first; when that is not allowed the
     ``PermissionError`` propagates and ``path`` is untouched.
     """
+    import tempfile  # lazy: the lock, on every connect's path, does not need it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

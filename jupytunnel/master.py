@@ -106,8 +106,11 @@ def master_for(profile: Profile) -> Master:
     return Master(profile, control_path(profile.name))
 
 
-def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:
-    """Start the background master; authentication prompts reach the terminal first."""
+def start_master(master: Master, *, forward: str | None, persist: str = "yes") -> runner.Forking:
+    """Start the background master; authentication prompts reach the terminal first.
+
+    Returns at once: ``finish_master`` waits for it, so the caller can work meanwhile.
+    """
     argv = sshargs.tunnel_argv(
         master.profile,
         ssh=runner.ssh_binary(),
@@ -116,14 +119,23 @@ def open_master(master: Master, *, forward: str | None, timeout: float, persist:
         config_file=config_file(),
         persist=persist,
     )
+    return runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name))
+
+
+def finish_master(master: Master, started: runner.Forking, *, timeout: float) -> None:
+    """Wait until the master is in the background; ssh's own message on failure."""
     try:
-        result = runner.run_forking(argv, timeout=timeout, log_path=state.ssh_log_path(master.profile.name))
+        result = started.wait(timeout=timeout)
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
     if not result.ok:
         raise JupytunnelError(
             f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"
         )
+
+
+def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:
+    finish_master(master, start_master(master, forward=forward, persist=persist), timeout=timeout)
 
 
 TEMPORARY_PERSIST = "15"  # seconds a one-command master outlives its last use

@@ -161,17 +161,26 @@ def _connect_new(
     start_server: bool,
     tick: Callable[[], None],
 ) -> Connected:
-    from jupytunnel import httpcheck, remote, server, sshargs
-    from jupytunnel.master import open_master
+    from jupytunnel import sshargs
+    from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
     tcp = profile.transport == "tcp"
     forward = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if tcp else None
-    open_master(master, forward=forward, timeout=max(1.0, deadline - time.monotonic()))
+    handshake = start_master(master, forward=forward)
+    # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
+    import psutil  # noqa: F401 - warms the import that the PID check needs
+
+    from jupytunnel import httpcheck, remote, server
+
     record: TunnelRecord | None = None
     started: ServerInfo | None = None
     pending = None
     try:
+        try:
+            finish_master(master, handshake, timeout=_left(deadline))
+        finally:
+            handshake.kill()  # a no-op once ssh went to the background; else it was cut short
         # Discovery and the PID check overlap: each is one round trip.
         pending = master.start(remote.discovery_script())
         pid, created = _verified_master(master)
