@@ -106,10 +106,14 @@ def master_for(profile: Profile) -> Master:
     return Master(profile, control_path(profile.name))
 
 
-def start_master(master: Master, *, forward: str | None, persist: str = "yes") -> runner.Forking:
+def start_master(
+    master: Master, *, forward: str | None, persist: str = "yes", command: str | None = None
+) -> runner.Forking:
     """Start the background master; authentication prompts reach the terminal first.
 
     Returns at once: ``finish_master`` waits for it, so the caller can work meanwhile.
+    ``command``: run in the master's first session; its output comes back from
+    ``finish_master``.
     """
     argv = sshargs.tunnel_argv(
         master.profile,
@@ -118,20 +122,25 @@ def start_master(master: Master, *, forward: str | None, persist: str = "yes") -
         forward=forward,
         config_file=config_file(),
         persist=persist,
+        command=command,
     )
-    return runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name))
+    return runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name), capture=command is not None)
 
 
-def finish_master(master: Master, started: runner.Forking, *, timeout: float) -> None:
+SSH_FAILED = 255  # ssh's own exit code for its own failures; others are the command's
+
+
+def finish_master(master: Master, started: runner.Forking, *, timeout: float) -> runner.Result:
     """Wait until the master is in the background; ssh's own message on failure."""
     try:
         result = started.wait(timeout=timeout)
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
-    if not result.ok:
+    if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
             f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"
         )
+    return result
 
 
 def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:

@@ -37,7 +37,8 @@ def is_our_master(pid: int, created: float, control_path: str) -> bool:
                 return False
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return False
-            return control_path in proc.cmdline()
+            # A ControlPersist master retitles itself "ssh: CTL [mux]": match within the line.
+            return control_path in " ".join(proc.cmdline())
     except (psutil.Error, OSError):
         return False
 

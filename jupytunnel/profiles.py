@@ -26,6 +26,8 @@ else:  # pragma: no cover - Python 3.10 only
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME_LEN = 100
 SSH_OPTION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# The tunnel is tracked by its control socket; a profile changing these would break that.
+_RESERVED_OPTIONS = frozenset({"controlmaster", "controlpath", "controlpersist"})
 # C0 controls and DEL; a NUL or a newline would break an argv or a remote command line.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -210,6 +212,10 @@ class _Checker:
         for opt, val in value.items():
             if not SSH_OPTION_RE.fullmatch(opt):
                 raise self.fail("ssh_options", f"{opt!r} is not an ssh option name")
+            if opt.lower() in _RESERVED_OPTIONS:
+                raise self.fail(
+                    "ssh_options", f"{opt!r} is jupytunnel's to set (it manages the control socket of each tunnel)"
+                )
             if isinstance(val, bool | int):
                 opts[opt] = val
             elif isinstance(val, str):

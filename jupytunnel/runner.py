@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from jupytunnel.errors import CommandError, JupytunnelError
 
@@ -104,42 +105,54 @@ def _text(data: bytes | str | None) -> str:
 
 
 class Forking:
-    """A command that forks itself into the background (``ssh -f``), started now and
-    waited for later, so the caller can do its own work during the handshake.
+    """A command that puts an ssh master into the background, started now and waited for
+    later, so the caller can do its own work during the handshake.
 
-    Its output goes to ``log_path``, never a pipe: with ``-J`` or a ProxyCommand the helper
+    stderr goes to ``log_path``, never a pipe: with ``-J`` or a ProxyCommand the helper
     process keeps the inherited stderr open, and a parent reading a pipe would hang until
-    the tunnel closed. The terminal stays reachable for password and 2FA prompts, which
-    OpenSSH reads from /dev/tty.
+    the tunnel closed. ``capture``: stdout is read through a pipe (the master's first
+    session; OpenSSH points the backgrounded master's own stdio at /dev/null). The terminal
+    stays reachable for password and 2FA prompts, which OpenSSH reads from /dev/tty.
     """
 
-    def __init__(self, argv: list[str], *, log_path: Path) -> None:
+    def __init__(self, argv: list[str], *, log_path: Path, capture: bool = False) -> None:
         _log(argv)
         self.argv = argv
         self.log_path = log_path
         with log_path.open("wb") as log:
             os.fchmod(log.fileno(), 0o600)
             try:
-                self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                self._proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else log, stderr=log
+                )
             except OSError as exc:
                 raise _not_found(argv, exc) from None
 
     def wait(self, *, timeout: float) -> Result:
+        if self._proc.stdout is not None:
+            try:
+                out, _ = self._proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._timed_out(timeout)
+            return Result(self.argv, self._proc.returncode, out.decode(errors="replace"), _read_tail(self.log_path))
         if not wait_exit(self._proc, timeout):
-            self._proc.kill()  # still in the foreground phase, so this is the ssh we started
-            self._proc.wait()
-            raise CommandError(
-                f"ssh did not connect within {timeout:g} s",
-                argv=self.argv,
-                returncode=None,
-                stderr=_read_tail(self.log_path),
-            )
+            self._timed_out(timeout)
         return Result(self.argv, self._proc.returncode, "", _read_tail(self.log_path))
+
+    def _timed_out(self, timeout: float) -> NoReturn:
+        self._proc.kill()  # the ssh we started (the master it may have forked is the caller's)
+        self._proc.communicate()
+        raise CommandError(
+            f"ssh did not connect within {timeout:g} s",
+            argv=self.argv,
+            returncode=None,
+            stderr=_read_tail(self.log_path),
+        )
 
     def kill(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
-            self._proc.wait()
+            self._proc.communicate()
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -83,18 +83,26 @@ def tunnel_argv(
     forward: str | None,
     config_file: str | None = None,
     persist: str = "yes",
+    command: str | None = None,
 ) -> list[str]:
     """The background master that holds the tunnel (``forward`` None: no ``-L`` yet).
 
     ``persist``: ControlPersist; a master opened for one command only gets a short one, so
     that even a killed jupytunnel leaves nothing running for long.
+
+    ``command``: run it in the first session instead of ``-N -f``. With ControlPersist,
+    OpenSSH then forks the master into the background once authenticated and the
+    foreground process becomes a client of it that runs the command and exits with its
+    output: the handshake and the first round trip cost one process, as ``ssh -NfL`` and a
+    first request through it do.
     """
-    argv = [ssh, *_config(config_file), "-N", "-f", "-M", "-S", control_path]
+    head = ["-N", "-f"] if command is None else ["-T"]
+    argv = [ssh, *_config(config_file), *head, "-M", "-S", control_path]
     defaults = tuple((k, persist if k == "ControlPersist" else v) for k, v in TUNNEL_DEFAULTS)
     argv += _options(defaults, profile.ssh_options)
     if forward is not None:
         argv += ["-L", forward]
-    return [*argv, *connection_args(profile), profile.host]
+    return [*argv, *connection_args(profile), profile.host, *([command] if command is not None else [])]
 
 
 def remote_argv(

@@ -167,28 +167,28 @@ def _connect_new(
     port = choose_port(profile, local_port)
     tcp = profile.transport == "tcp"
     forward = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if tcp else None
-    handshake = start_master(master, forward=forward)
+    from jupytunnel import remote
+
+    # The master's first session reads the runtime files: no second ssh, no second trip.
+    handshake = start_master(master, forward=forward, command=remote.discovery_script())
     # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
     import psutil  # noqa: F401 - warms the import that the PID check needs
 
-    from jupytunnel import httpcheck, remote, server
+    from jupytunnel import httpcheck, server
 
     record: TunnelRecord | None = None
     started: ServerInfo | None = None
-    pending = None
     try:
         try:
-            finish_master(master, handshake, timeout=_left(deadline))
+            first = finish_master(master, handshake, timeout=_left(deadline))
         finally:
-            handshake.kill()  # a no-op once ssh went to the background; else it was cut short
-        # Discovery and the PID check overlap: each is one round trip.
-        pending = master.start(remote.discovery_script())
+            handshake.kill()  # a no-op once ssh is done; else it was cut short
         pid, created = _verified_master(master)
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
         )  # fmt: skip
-        found = remote.parse_discovery(pending.result(timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT)).stdout)
+        found = remote.parse_discovery(first.stdout)
         srv = server.pick(profile, found.servers, found.home) or server.pick(
             profile, server.list_with_cli(master, timeout=_left(deadline)), found.home
         )
@@ -211,8 +211,6 @@ def _connect_new(
         state.save(record)
         httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
     except BaseException:
-        if pending is not None:
-            pending.kill()
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
                 server.stop(master, started)
@@ -311,18 +309,15 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
     if wanted == "auto":
         lines.append(f"# local port: auto ({port} when free, else any free port)")
     stub = Master(profile, control_path(profile.name))
-    if profile.transport == "tcp":
-        fwd = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
-        lines.append(
-            runner.display(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg))
-        )
-    else:
-        lines.append(
-            runner.display(sshargs.tunnel_argv(profile, ssh=ssh, control_path=ctl, forward=None, config_file=cfg))
-        )
+    # socket transport: the forward is added once the remote home is known (below)
+    fwd = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if profile.transport == "tcp" else None
+    lines.append("# the master; its first session reads the remote Jupyter runtime files")
+    master_argv = sshargs.tunnel_argv(
+        profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg, command=remote.discovery_script()
+    )
+    lines.append(runner.display(master_argv))
     lines.append("# the PID check speaks the control-socket protocol natively; the same as:")
     lines.append(runner.display(stub.control_argv("check")))
-    lines.append(runner.display(stub.remote_argv(remote.discovery_script())))
     if profile.setup:
         lines.append("# if none is found, ask Jupyter in the setup lines' environment:")
         lines.append(runner.display(stub.remote_argv(remote.server_list_script(profile))))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import stat
 import subprocess
 import sys
@@ -11,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from jupytunnel import __version__
+from jupytunnel import __version__, remote
+
+
+def bash_words(line: str) -> list[str]:
+    """How bash reads a printed command line back into words."""
+    out = subprocess.run(
+        ["bash", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "_", line],
+        capture_output=True, text=True, timeout=10, check=True,
+    )  # fmt: skip
+    return out.stdout.split("\0")[:-1]
 
 
 def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -143,31 +151,16 @@ def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
     out = run(tmp_path, "--dry-run", "connect", "aura", env={"JUPYTUNNEL_SSH_CONFIG": "/etc/jt_cfg"})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    first = shlex.split(lines[0])
+    commands = [ln for ln in lines if not ln.startswith("#")]
+    first = bash_words(commands[0])  # the line reads back, in bash, as the exact argv
+    ctl = first[first.index("-S") + 1]
     assert first[1:] == [
-        "-F",
-        "/etc/jt_cfg",
-        "-N",
-        "-f",
-        "-M",
-        "-S",
-        str(tmp_path / "rt" / first[7].rsplit("/", 1)[1]),
-        "-o",
-        "ControlPersist=yes",
-        "-o",
-        "ExitOnForwardFailure=yes",
-        "-o",
-        "ServerAliveInterval=30",
-        "-o",
-        "ServerAliveCountMax=3",
-        "-L",
-        "127.0.0.1:9999:127.0.0.1:8890",
-        "-J",
-        "gw.example.org",
-        "-l",
-        "ada",
-        "aura.example.org",
-    ]
+        "-F", "/etc/jt_cfg", "-T", "-M", "-S", ctl, "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes",
+        "-o", "ServerAliveInterval=30", "-o", "ServerAliveCountMax=3", "-L", "127.0.0.1:9999:127.0.0.1:8890",
+        "-J", "gw.example.org", "-l", "ada", "aura.example.org", remote.discovery_script(),
+    ]  # fmt: skip
+    assert ctl.startswith(str(tmp_path / "rt" / "cm-"))
+    assert all(len(bash_words(c)) > 3 for c in commands)  # one whole command a line
     assert any("-O check" in ln for ln in lines)
     assert any("jpserver-" in ln for ln in lines)
     assert not (tmp_path / "st" / "tunnels").exists()

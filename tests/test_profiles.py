@@ -56,6 +56,8 @@ def test_defaults() -> None:
         ({"host": "a", "workdir": "a\tb"}, "control characters"),
         ({"host": "a", "ssh_options": {"Bad Key": "x"}}, "not an ssh option name"),
         ({"host": "a", "ssh_options": {"Ok": 1.5}}, "string, integer or boolean"),
+        ({"host": "a", "ssh_options": {"controlpersist": "no"}}, "jupytunnel's to set"),
+        ({"host": "a", "ssh_options": {"ControlPath": "/x"}}, "jupytunnel's to set"),
         ({"host": "a", "jupyter": "'unterminated"}, "cannot split"),
         ({"host": "a", "hots": "x"}, "did you mean 'host'"),
         ({"host": "a", "browser": "yes"}, "true or false"),

@@ -197,6 +197,12 @@ def test_control_operations() -> None:
     ]
 
 
+def test_master_with_a_first_command() -> None:
+    argv = sshargs.tunnel_argv(Profile(name="a", host="aura", user="ada"), ssh=SSH, control_path=CTL, forward=FWD,
+                               command="echo hi")  # fmt: skip
+    assert argv == [SSH, "-T", "-M", "-S", CTL, *DEFAULTS, "-L", FWD, "-l", "ada", "aura", "echo hi"]
+
+
 def test_short_persist_for_one_command_masters() -> None:
     argv = sshargs.tunnel_argv(Profile(name="a", host="aura"), ssh=SSH, control_path=CTL, forward=None, persist="15")
     assert argv == [SSH, "-N", "-f", "-M", "-S", CTL, "-o", "ControlPersist=15", *DEFAULTS[2:], "aura"]

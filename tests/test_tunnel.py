@@ -107,7 +107,7 @@ def test_concurrent_connects_end_with_one_tunnel(jt: JT, server: int) -> None:
     outs = [run_json(r) for r in results]
     assert len({o["url"] for o in outs}) == 1
     assert len({o["pid"] for o in outs}) == 1
-    masters = [p for p in procs_with(outs[0]["control_path"]) if "-M" in p.cmdline()]
+    masters = [p for p in procs_with(outs[0]["control_path"]) if p.status() != psutil.STATUS_ZOMBIE]
     assert [p.pid for p in masters] == [outs[0]["pid"]]
     assert sorted(p.name for p in (jt.state_dir / "tunnels").glob("*.json")) == ["aura.json"]
 
@@ -198,7 +198,7 @@ def test_dry_run_runs_nothing(jt: JT, server: int, tmp_path: Path) -> None:
     out = jt.run("--dry-run", "connect", "aura", env={**jt.env, "JUPYTUNNEL_SSH": str(spy)})
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
-    assert lines[0].startswith(f"{spy} -F {jt.rig.ssh_config} -N -f -M -S")
+    assert lines[0].startswith(f"{spy} -F {jt.rig.ssh_config} -T -M -S")
     assert all(ln.startswith(str(spy)) for ln in lines)  # one command a line
     assert not calls.exists()  # nothing ran
     assert not (jt.state_dir / "tunnels").exists()
