@@ -33,9 +33,25 @@ class BenchError(RuntimeError):
     """The harness could not measure something (a command failed, a wait timed out)."""
 
 
+# Where the measured jupytunnel and the `python -c pass` floors come from: a plain (not
+# editable) install in the benchmark venv when run.py could make one (userinstall.py), else
+# this interpreter's.
+INSTALLED_BIN: Path | None = None
+
+
+def use_installed(bin_dir: Path) -> None:
+    global INSTALLED_BIN  # noqa: PLW0603 - set once by run.py before anything is measured
+    INSTALLED_BIN = bin_dir
+
+
+def python() -> str:
+    """The interpreter the measured jupytunnel runs on."""
+    return str(INSTALLED_BIN / "python") if INSTALLED_BIN else sys.executable
+
+
 def jupytunnel_argv() -> list[str]:
-    """The console script a user runs, installed beside this interpreter."""
-    script = Path(sys.executable).parent / "jupytunnel"
+    """The console script a user runs."""
+    script = (INSTALLED_BIN or Path(sys.executable).parent) / "jupytunnel"
     return [str(script)] if script.exists() else [sys.executable, "-m", "jupytunnel"]
 
 

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import harness
 from benchvenv import BenchVenv
 from harness import (
     JT,
@@ -336,13 +337,13 @@ def pair_startup(bench: Bench) -> PairResult:
     jt = bench.jt("p4")
     version = Series("jupytunnel --version", "jupytunnel --version")
     status = Series("jupytunnel status, no tunnels", "jupytunnel status")
-    floor = Series("python -c pass", f"{Path(sys.executable).name} -c pass (same interpreter)")
+    floor = Series("python -c pass", "python -c pass (the interpreter jupytunnel runs on)")
     bench.log("  pair 4 ...")
     rounds = 3 * bench.rounds  # cheap: more rounds, steadier medians
     for i in range(bench.warmup + rounds):
         t_v = jt.run("--version").seconds
         t_s = jt.run("status").seconds
-        t_p = timed([sys.executable, "-c", "pass"], env=jt.env).seconds
+        t_p = timed([harness.python(), "-c", "pass"], env=jt.env).seconds
         if i >= bench.warmup:
             version.add(t_v)
             status.add(t_s)
@@ -438,7 +439,7 @@ def pair_completion(bench: Bench) -> PairResult:
     for i in range(bench.warmup + rounds):
         t_a = timed(argv, env=env).seconds
         t_b = timed(["bash", "-c", ":"], env=env).seconds
-        t_c = timed([sys.executable, "-c", "pass"], env=env).seconds
+        t_c = timed([harness.python(), "-c", "pass"], env=env).seconds
         if i >= bench.warmup:
             a.add(t_a)
             b.add(t_b)

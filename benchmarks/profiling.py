@@ -8,10 +8,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+import harness
 from benchvenv import BenchVenv
 from harness import JT, Bench, BenchError, timed
 from pairs import shared_server
@@ -33,7 +33,7 @@ def importtime(args: list[str], env: dict[str, str], *, top: int = 14, runs: int
     """
     taken = []
     for _ in range(runs):
-        ran = timed([sys.executable, "-X", "importtime", *args], env=env, check=False)
+        ran = timed([harness.python(), "-X", "importtime", *args], env=env, check=False)
         entries = []
         total_us = 0
         for line in ran.stderr.splitlines():
@@ -65,7 +65,7 @@ def pyinstrument(args: list[str], env: dict[str, str], shim: str, *, max_lines: 
         out = os.path.join(tmp, "profile.txt")
         run_env = {**env, "PYTHONPATH": shim}
         ran = timed(
-            [sys.executable, "-m", "pyinstrument", "--no-color", "--no-unicode", "-r", "text", "-o", out, *args],
+            [harness.python(), "-m", "pyinstrument", "--no-color", "--no-unicode", "-r", "text", "-o", out, *args],
             env=run_env,
             check=False,
             timeout=180,

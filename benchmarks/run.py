@@ -24,13 +24,13 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import benchvenv  # noqa: E402 - the benchmarks folder is put on the path just above
+import harness  # noqa: E402
 import pairs  # noqa: E402
 import profiling  # noqa: E402
 import report  # noqa: E402
+import userinstall  # noqa: E402
 from harness import ROOT, Bench, BenchError  # noqa: E402
 from stats import TITLES, PairResult  # noqa: E402
-
-NEEDS_VENV = {3, 7}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,11 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     load = os.getloadavg()
-    venv = benchvenv.BenchVenv(benchvenv.default_path(), error="not needed by the selected pairs")
-    if NEEDS_VENV & set(args.pairs) or not args.no_profile:  # pyinstrument lives there too
-        venv = benchvenv.ensure(install=not args.no_install, log=log)
-        if venv.error:
-            log(f"benchmark venv unavailable: {venv.error}")
+    venv = benchvenv.ensure(install=not args.no_install, log=log)
+    if venv.error:
+        log(f"benchmark venv unavailable: {venv.error}")
+    why_not = userinstall.install(venv, log=log)
+    if why_not is None:
+        harness.use_installed(venv.bin)
+        log(f"measuring jupytunnel as installed by pip in {venv.path} (not editable)")
+    else:
+        log(f"measuring the development install (editable); a plain install failed: {why_not}")
     warmup = args.warmup
     bench = Bench(quick=args.quick, rounds=args.rounds, warmup=warmup, log=log)
     runners: dict[int, Callable[[], PairResult]] = {

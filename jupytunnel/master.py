@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from jupytunnel import mux, paths, runner, sshargs, state
 from jupytunnel.errors import CommandError, JupytunnelError
@@ -20,7 +19,11 @@ _NOISE = ("Warning: Permanently added", "** ", "Pseudo-terminal")
 
 def control_path(profile_name: str) -> Path:
     """Short, fixed-length socket name: a hash, so long names never overflow sun_path."""
-    digest = hashlib.sha256(profile_name.encode()).hexdigest()[:16]
+    try:  # the C module behind hashlib.blake2b: 3 ms less start-up than importing hashlib
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    digest = blake2b(profile_name.encode(), digest_size=8).hexdigest()
     return paths.runtime_dir() / f"cm-{digest}"
 
 
@@ -35,8 +38,7 @@ def ssh_message(stderr: str) -> str:
     return " / ".join(lines[-3:]) if lines else "no message from ssh"
 
 
-@dataclasses.dataclass(frozen=True)
-class Master:
+class Master(NamedTuple):
     profile: Profile
     control_path: Path
 

@@ -226,6 +226,9 @@ def stop(master: Master, server: ServerInfo) -> None:
     launcher = launchers.for_profile(profile)
     script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
     result = master.run(script, timeout=60)
+    from jupytunnel import state
+
+    state.forget_server(profile.name)
     if f"{remote.MARK} stopped" not in result.stdout:
         raise JupytunnelError(f"could not stop the server on {profile.host}: {ssh_message(result.stderr)}")
 

@@ -100,6 +100,35 @@ def remove(profile: str) -> None:
         record_path(profile).unlink()
 
 
+def server_path(profile: str) -> Path:
+    return paths.state_dir() / "servers" / f"{record_path(profile).stem}.json"
+
+
+def load_server(profile: str) -> dict[str, Any] | None:
+    """The Jupyter server this profile last reached (its endpoint and token), if any.
+
+    Private like the tunnel records: connect tries it first, and a 200 from it with this
+    token proves it is still the same server.
+    """
+    try:
+        raw = json.loads(server_path(profile).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def save_server(profile: str, info: dict[str, Any]) -> None:
+    from jupytunnel.fsutil import atomic_write
+
+    folder = paths.ensure_state_dir(paths.state_dir() / "servers")
+    atomic_write(folder / f"{record_path(profile).stem}.json", (json.dumps(info) + "\n").encode())
+
+
+def forget_server(profile: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        server_path(profile).unlink()
+
+
 @contextlib.contextmanager
 def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     """Serialise connect/disconnect of one profile across processes."""

@@ -12,6 +12,8 @@ from jupytunnel.errors import JupytunnelError
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
+    import socket
+
     from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
@@ -161,16 +163,22 @@ def _connect_new(
     start_server: bool,
     tick: Callable[[], None],
 ) -> Connected:
-    from jupytunnel import sshargs
+    from jupytunnel import remote, sshargs
     from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
-    tcp = profile.transport == "tcp"
-    forward = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if tcp else None
-    from jupytunnel import remote
-
-    # The master's first session reads the runtime files: no second ssh, no second trip.
-    handshake = start_master(master, forward=forward, command=remote.discovery_script())
+    known = state.load_server(profile.name)
+    if known is not None and not _matches(profile, known):
+        known = None
+    if profile.transport == "tcp":
+        forward: str | None = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+    else:  # the socket path is known only once the remote home is, unless we met this server before
+        forward = sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
+    # A server met before is tried first, with its token, as the hand-made recipe does: the
+    # first request through the tunnel proves it (or not). Otherwise the master's first
+    # session reads the runtime files: no second ssh, no second round trip.
+    command = None if known else remote.discovery_script()
+    handshake = start_master(master, forward=forward, command=command)
     # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
     import psutil  # noqa: F401 - warms the import that the PID check needs
 
@@ -183,24 +191,25 @@ def _connect_new(
             first = finish_master(master, handshake, timeout=_left(deadline))
         finally:
             handshake.kill()  # a no-op once ssh is done; else it was cut short
+        # The request to a remembered server travels while we check the master's PID.
+        probe = _ask_known(known, port, deadline)
         pid, created = _verified_master(master)
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
         )  # fmt: skip
-        found = remote.parse_discovery(first.stdout)
-        srv = server.pick(profile, found.servers, found.home) or server.pick(
-            profile, server.list_with_cli(master, timeout=_left(deadline)), found.home
-        )
+        srv = probe[0] if probe and httpcheck.answered_ok(probe[1]) else None
+        ready = srv is not None
         if srv is None:
-            if not start_server or profile.launcher == "none":
-                raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
-            remaining = max(1.0, deadline - time.monotonic())
-            srv = started = server.start(master, home=found.home, timeout=remaining, tick=tick)
-        if not tcp:
-            sock = server.socket_for(profile, found.home)
-            assert sock is not None
-            master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
+            srv, home = _find(master, first.stdout if command else None, deadline)
+            if srv is None:
+                if not start_server or profile.launcher == "none":
+                    raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
+                srv = started = server.start(master, home=home, timeout=_left(deadline), tick=tick)
+            if forward is None:
+                sock = server.socket_for(profile, home)
+                assert sock is not None
+                master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
         classic = profile.is_classic_notebook or srv.classic
         record = record._replace(
             url=local_url(port, srv, classic=classic),
@@ -209,7 +218,9 @@ def _connect_new(
             base_url=srv.base_url,
         )
         state.save(record)
-        httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
+        if not ready:
+            httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
+            state.save_server(profile.name, srv._asdict())
     except BaseException:
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
@@ -218,6 +229,46 @@ def _connect_new(
         state.remove(profile.name)
         raise
     return Connected(record, reused=False, started_server=started is not None)
+
+
+def _find(master: Master, discovered: str | None, deadline: float) -> tuple[ServerInfo | None, str]:
+    """The profile's server from the discovery output (read now if not given), else from the
+    Jupyter CLI in the setup lines' environment; and the remote home."""
+    from jupytunnel import remote, server
+
+    if discovered is not None:
+        found = remote.parse_discovery(discovered)
+    else:  # the remembered server did not answer: look now, through the master
+        found = server.discover(master, timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT))
+    profile = master.profile
+    srv = server.pick(profile, found.servers, found.home) or server.pick(
+        profile, server.list_with_cli(master, timeout=_left(deadline)), found.home
+    )
+    return srv, found.home
+
+
+def _matches(profile: Profile, known: dict[str, object]) -> bool:
+    """A remembered server fits the profile as it is now (its port or its socket)."""
+    if profile.transport == "tcp":
+        return known.get("sock") is None and known.get("port") == profile.remote_port
+    sock = known.get("sock")
+    return isinstance(sock, str) and sock.endswith(f"/.local/state/jupytunnel/{profile.name}.sock")
+
+
+def _ask_known(
+    known: dict[str, object] | None, port: int, deadline: float
+) -> tuple[ServerInfo, socket.socket | None] | None:
+    """Send one request, with its token, to the server this profile reached last time."""
+    if known is None:
+        return None
+    from jupytunnel import httpcheck
+    from jupytunnel.remote import ServerInfo
+
+    try:
+        info = ServerInfo(**known)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    return info, httpcheck.send(port, info.base_url, info.token, timeout=min(10.0, _left(deadline)))
 
 
 def _left(deadline: float, cap: float = 3600.0) -> float:

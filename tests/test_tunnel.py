@@ -351,3 +351,28 @@ def test_damaged_records_are_ignored(jt: JT) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
     assert jt.run("disconnect", "--all").returncode == 0
+
+
+def test_remembered_server_replaced_by_another(rig: Rig, jt: JT) -> None:
+    """connect tries the server it met last (its token); a new server on that port, with a
+    new token, answers 403 to that, and discovery finds the new one."""
+    port = free_port()
+    first_pid = start_server_by_hand(rig, port)
+    jt.profile("aura", remote_port=port, launcher="none")
+    first = run_json(jt.run("connect", "aura", "--json"))
+    remembered = jt.state_dir / "servers" / "aura.json"
+    assert oct(remembered.stat().st_mode & 0o777) == "0o600"
+    assert jt.run("disconnect", "aura").returncode == 0
+    again = run_json(jt.run("connect", "aura", "--json"))  # the remembered one, no discovery
+    assert again["url"] == first["url"]
+    jt.run("disconnect", "aura")
+    kill_pid(first_pid)
+    second_pid = start_server_by_hand(rig, port)
+    try:
+        third = run_json(jt.run("connect", "aura", "--json"))
+        assert third["url"] != first["url"]
+        assert api_status(third["url"]) == 200
+        assert json.loads((jt.state_dir / "tunnels" / "aura.json").read_text())["server_pid"] == second_pid
+    finally:
+        jt.run("disconnect", "aura")
+        kill_pid(second_pid)
