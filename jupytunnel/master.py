@@ -12,7 +12,7 @@ from jupytunnel import mux, paths, runner, sshargs, state
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
 
-_CHECK_RE = re.compile(r"Master running \(pid=(\d+)\)")
+_CHECK_PATTERN = r"Master running \(pid=(\d+)\)"
 # Lines of ssh's stderr that are noise, not the reason for a failure.
 _NOISE = ("Warning: Permanently added", "** ", "Pseudo-terminal")
 
@@ -80,7 +80,7 @@ class Master(NamedTuple):
     def check_pid_with_ssh(self, *, timeout: float = 10) -> int | None:
         """``ssh -O check``: prints ``Master running (pid=N)`` on stderr."""
         result = runner.run(self.control_argv("check"), timeout=timeout)
-        found = _CHECK_RE.search(result.stderr)
+        found = re.search(_CHECK_PATTERN, result.stderr)
         return int(found.group(1)) if result.ok and found else None
 
     def exit(self, *, timeout: float = 10) -> bool:
