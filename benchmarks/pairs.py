@@ -92,6 +92,10 @@ def pair_connect(bench: Bench) -> PairResult:
         name = jt.profile("aura", remote_port=port, launcher="none", **keys)
         via = " -J gateway" if route == "jump" else ""
         a = Series(f"jupytunnel connect ({route})", f"jupytunnel connect {name} --no-browser")
+        first = Series(
+            f"jupytunnel connect, first time ({route})",
+            f"jupytunnel connect {name} --no-browser, no server remembered (discovery in the master's first session)",
+        )
         b = Series(
             f"raw OpenSSH, token known ({route})",
             f"ssh{via} -M -S CTL -NfL 127.0.0.1:L:127.0.0.1:R target + GET /api/status",
@@ -107,12 +111,16 @@ def pair_connect(bench: Bench) -> PairResult:
         for _, measured in bench.round_indices():
             ran = jt.run("connect", name, "--no-browser")
             jt.run("disconnect", name)  # not timed
+            (jt.state_dir / "servers" / f"{name}.json").unlink(missing_ok=True)  # not timed
+            fresh = jt.run("connect", name, "--no-browser")
+            jt.run("disconnect", name)  # not timed
             t_b, t_ssh = raw_connect(raw_b, port_b, port, token)
             raw_b.exit()  # not timed
             t_c = seeds_recipe(bench, raw_c, port_c, port)
             raw_c.exit()
             if measured:
                 a.add(ran.seconds)
+                first.add(fresh.seconds)
                 b.add(t_b)
                 c.add(t_c)
                 ssh_alone.add(t_ssh)
@@ -136,9 +144,13 @@ def pair_connect(bench: Bench) -> PairResult:
             Row(c),
             Row(a, baseline=b, target=Target(f"<= {floor_target}", at_most(floor_target), ratio_of(a, b))),
             Row(a, baseline=c, target=Target("<= 0.2 (>= 5x faster)", at_most(0.2), ratio_of(a, c)), continuation=True),
+            Row(first, baseline=b),
         ]
     res.notes.append(
-        "Each round runs A (jupytunnel connect), then B (raw ssh + one GET), then C (the seeds' recipe); "
+        "A is the everyday case: the profile reached this server before, so connect proves it with one request "
+        "and the remembered token (`servers/NAME.json`), as the raw floor does with its known token. The "
+        "'first time' row forgets that between rounds: the master's first session then reads the runtime files. "
+        "Each round runs A (jupytunnel connect), A' (first time), then B (raw ssh + one GET), then C (the seeds' recipe); "
         "the disconnect / `ssh -O exit` after each is not timed. A ends when the process exits, which it does "
         "after /api/status answered 200; B and C end when the harness's own GET answers 200."
     )

@@ -165,3 +165,32 @@ def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
     assert any("jpserver-" in ln for ln in lines)
     assert not (tmp_path / "st" / "tunnels").exists()
     assert len(first[7]) < 100
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["server", "start", "aura"],
+        ["server", "stop", "aura"],
+        ["server", "list", "aura"],
+        ["server", "logs", "aura", "-n", "5"],
+        ["disconnect", "aura"],
+        ["connect", "aura"],
+    ],
+)
+def test_every_dry_run_prints_commands_and_runs_none(tmp_path: Path, args: list[str]) -> None:
+    run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--setup", "module load x")
+    calls = tmp_path / "calls"
+    spy = tmp_path / "ssh"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
+    spy.chmod(0o755)
+    out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
+    assert out.returncode == 0, out.stderr
+    commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
+    assert commands
+    for line in commands:
+        words = bash_words(line)
+        assert words[0] == str(spy)
+        assert words[-1] == "aura.example.org" or "aura.example.org" in words
+    assert not calls.exists()
+    assert not (tmp_path / "st" / "tunnels").exists()

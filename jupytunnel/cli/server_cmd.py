@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, print_json, print_table
 from jupytunnel.errors import JupytunnelError
+
+if TYPE_CHECKING:
+    from jupytunnel.master import Master
+    from jupytunnel.profiles import Profile
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
 
@@ -21,15 +25,16 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import launchers, master, profiles, runner, server, state
+    from jupytunnel import launchers, master, profiles, remote, runner, server, state
     from jupytunnel.actions import parse_timeout
 
     profile = profiles.load(name)
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
-        m = master.Master(profile, master.control_path(name))
+        m = _plan_session(profile, remote.discovery_script())
         if profile.launcher != "none":
+            print("# if none runs:")
             print(runner.display(m.remote_argv(launchers.for_profile(profile).start_script(profile, sock=sock))))
         return
     with state.profile_lock(name, timeout=timeout + 60), master.temporary_master(profile, timeout=timeout) as m:
@@ -47,11 +52,15 @@ def stop(name: ProfileName) -> None:
 
     Example: jupytunnel server stop aura
     """
-    from jupytunnel import master, profiles, server, state
+    from jupytunnel import master, profiles, remote, server, state
 
     profile = profiles.load(name)
     if GLOBALS.dry_run:
-        print(f"# would find the server of {name} through ssh and run 'jupyter server stop' there")
+        _plan_session(profile, remote.discovery_script())
+        print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
+        print(
+            "# SIGTERM and at last SIGKILL to its PID (only while that PID is a Jupyter), and its tmux/screen session"
+        )
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
@@ -68,11 +77,11 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import master, profiles, server, state
+    from jupytunnel import master, profiles, remote, server, state
 
     profile = profiles.load(name)
     if GLOBALS.dry_run:
-        print("# would read the remote Jupyter runtime files through ssh")
+        _plan_session(profile, remote.discovery_script())
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
@@ -117,14 +126,35 @@ def logs(
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import master, profiles, server, state
+    from jupytunnel import master, profiles, remote, server, state
 
     profile = profiles.load(name)
     if GLOBALS.dry_run:
-        print(f"# would run tail -n {lines} ~/.local/state/jupytunnel/{name}.log on {profile.host}")
+        _plan_session(profile, remote.logs_script(name, lines))
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         text = server.logs(m, lines)
     if not text:
         raise JupytunnelError(f"{name}: no log")
     print(text, end="")
+
+
+def _plan_session(profile: Profile, script: str) -> Master:
+    """Print what a server command runs: a master for this command only (unless the
+    profile's tunnel is up, whose master it then uses), the script through it, its exit."""
+    from jupytunnel import master, runner, sshargs
+
+    live = master.master_for(profile)
+    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
+    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
+    print(
+        runner.display(
+            sshargs.tunnel_argv(
+                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
+                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
+            )
+        )
+    )  # fmt: skip
+    print(runner.display(temp.remote_argv(script)))
+    print(runner.display(temp.control_argv("exit")))
+    return temp

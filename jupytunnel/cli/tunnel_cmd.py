@@ -66,15 +66,17 @@ def disconnect(
 
 
 def _plan_disconnect(names: list[str]) -> None:
-
-    from jupytunnel import runner, state
+    from jupytunnel import profiles, runner, state
+    from jupytunnel.errors import UsageError
     from jupytunnel.master import Master, control_path
-    from jupytunnel.profiles import Profile
 
     for name in names:
         rec = state.load(name)
-        host = rec.host if rec else "localhost"
-        master = Master(Profile(name=name, host=host), control_path(name))
+        try:
+            host = rec.host if rec else profiles.load(name).host
+        except UsageError:
+            host = "localhost"  # neither a record nor a profile: ssh -O addresses the socket
+        master = Master(profiles.Profile(name=name, host=host), control_path(name))
         print(runner.display(master.control_argv("exit")))
         if rec:
             print(f"# then, only if pid {rec.pid} is still the master we started: SIGTERM, SIGKILL")
