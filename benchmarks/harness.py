@@ -26,7 +26,7 @@ TESTS = ROOT / "tests"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from rig import SSH, SSHD, Rig, free_port  # noqa: E402 - tests/ is put on the path just above
+from rig import SSH, SSHD, Rig, write_profile  # noqa: E402 - tests/ is put on the path just above
 
 
 class BenchError(RuntimeError):
@@ -167,17 +167,7 @@ class JT:
         bench.envs.append(self)
 
     def profile(self, name: str, **keys: object) -> str:
-        import tomli_w
-
-        folder = self.config_dir / "profiles"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        keys.setdefault("host", "target")
-        keys.setdefault("jupyter", "jupyter server")
-        keys.setdefault("browser", False)
-        # The rig's "remote" is this machine: the local end must not take the remote port.
-        keys.setdefault("local_port", free_port())
-        (folder / f"{name}.toml").write_text(tomli_w.dumps(keys))
-        return name
+        return write_profile(self.config_dir, name, **keys)
 
     def argv(self, *args: str) -> list[str]:
         return [*jupytunnel_argv(), *args]

@@ -28,12 +28,12 @@ from harness import (
     Bench,
     BenchError,
     RawMaster,
-    free_port,
     timed,
     user_env,
     wait_api_status,
     wait_until,
 )
+from rig import free_port
 from stats import TITLES, PairResult, Row, Series, Target, at_least, at_most, median_of, ratio_of
 
 HERE = Path(__file__).resolve().parent

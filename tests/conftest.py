@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import SSHD, Rig, free_port
+from rig import SSHD, Rig, free_port, write_profile
 
 _counter = itertools.count()
 
@@ -62,17 +62,7 @@ class JT:
         )
 
     def profile(self, name: str, **keys: Any) -> str:
-        import tomli_w
-
-        folder = self.config_dir / "profiles"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        keys.setdefault("host", "target")
-        keys.setdefault("jupyter", "jupyter server")
-        keys.setdefault("browser", False)
-        # The rig's "remote" is this machine: the local end must not take the remote port.
-        keys.setdefault("local_port", free_port())
-        (folder / f"{name}.toml").write_text(tomli_w.dumps(keys))
-        return name
+        return write_profile(self.config_dir, name, **keys)
 
 
 @pytest.fixture

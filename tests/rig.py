@@ -40,6 +40,22 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def write_profile(config_dir: Path, name: str, **keys: object) -> str:
+    """A profile for the rig's target: ``jupyter server`` (what the test extra installs), no
+    browser, and a local port of its own (the rig's "remote" is this machine, so the local
+    end must not take the remote port)."""
+    import tomli_w
+
+    folder = config_dir / "profiles"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys.setdefault("host", "target")
+    keys.setdefault("jupyter", "jupyter server")
+    keys.setdefault("browser", False)
+    keys.setdefault("local_port", free_port())
+    (folder / f"{name}.toml").write_text(tomli_w.dumps(keys))
+    return name
+
+
 class Sshd:
     def __init__(self, rig: Rig, name: str) -> None:
         self.rig = rig
