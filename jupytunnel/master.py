@@ -68,9 +68,6 @@ class Master(NamedTuple):
     def run(self, script: str, *, timeout: float, stdin_text: str | None = None) -> runner.Result:
         return runner.run(self.remote_argv(script), timeout=timeout, stdin_text=stdin_text)
 
-    def start(self, script: str) -> runner.Started:
-        return runner.Started(self.remote_argv(script))
-
     def pid(self) -> int | None:
         """The master's PID if it answers on its socket (the native ``-O check``)."""
         if not self.control_path.exists():
