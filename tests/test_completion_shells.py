@@ -12,7 +12,6 @@ import pty
 import select
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -271,28 +270,27 @@ def test_tab_never_starts_python(config: Path, tmp_path: Path) -> None:
     assert not called.exists()
 
 
-def test_bash_tab_is_fast(tmp_path: Path) -> None:
-    """A whole bash process that sources the script and completes, with 100 profiles."""
+def test_bash_tab_with_100_profiles(tmp_path: Path) -> None:
+    """A whole bash process that sources the script and completes, with 100 profiles.
+
+    How fast it is, is the benchmark's to say (benchmarks/run.py, pair 6): no test asserts a time.
+    """
     folder = tmp_path / "cfg" / "profiles"
     folder.mkdir(parents=True)
     for i in range(100):
         (folder / f"a{i:03d}.toml").write_text("")
+    (folder / "b000.toml").write_text("")
     env = _env(tmp_path / "cfg")
     code = f"source {SCRIPTS / 'jupytunnel.bash'}; COMP_WORDS=(jupytunnel connect a); COMP_CWORD=2; _jupytunnel; echo ${{#COMPREPLY[@]}}"
-    times = []
-    for _ in range(11):
-        start = time.perf_counter()
-        out = subprocess.run(
-            [BASH, "--norc", "--noprofile", "-c", code],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=TIMEOUT,
-            check=True,
-        )
-        times.append(time.perf_counter() - start)
-        assert out.stdout.strip() == "100"
-    assert statistics.median(times) < 0.050, times
+    out = subprocess.run(
+        [BASH, "--norc", "--noprofile", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    assert out.stdout.strip() == "100"
 
 
 def _zsh_real_tab(line: bytes, home: Path, env: dict[str, str]) -> str:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -301,12 +300,11 @@ def test_watch_reconnects_and_ctrl_c_closes(jt: JT, server: int) -> None:
         proc.communicate(timeout=10)
 
 
-def test_status_stays_cheap_without_tunnels(jt: JT) -> None:
-    start = time.monotonic()
-    out = jt.run("status")
+def test_status_without_tunnels(jt: JT) -> None:
+    out = jt.run("status", timeout=30)
     assert out.returncode == 0
     assert out.stdout == "no tunnels\n"
-    assert time.monotonic() - start < 30  # bounded, not a benchmark
+    assert run_json(jt.run("status", "--json")) == []
 
 
 def test_reuse_notices_a_stopped_server(rig: Rig, jt: JT) -> None:
