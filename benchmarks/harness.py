@@ -29,6 +29,17 @@ if str(TESTS) not in sys.path:
 from rig import SSH, SSHD, Rig, write_profile  # noqa: E402 - tests/ is put on the path just above
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process this run started, SIGKILL it if it has not gone within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class BenchError(RuntimeError):
     """The harness could not measure something (a command failed, a wait timed out)."""
 
@@ -314,13 +325,7 @@ class Bench:
             with contextlib.suppress(Exception):
                 raw.exit()
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+            stop_process(proc)
         for pid in self.server_pids:
             self.kill_pid(pid)
         self.rig.stop()  # kills the Jupyter servers whose runtime files are in the rig's home

@@ -28,6 +28,7 @@ from harness import (
     Bench,
     BenchError,
     RawMaster,
+    stop_process,
     timed,
     user_env,
     wait_api_status,
@@ -270,13 +271,7 @@ class JupyterForward:
     def _stop(self, proc: subprocess.Popen[bytes], before: set[int]) -> None:
         import psutil
 
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc)
         # The server it started (on the target, by PID from its runtime file), and the
         # `tail -f` of its log, both under this rig's private home.
         for pid in set(self.bench.runtime_by_port().values()) - before:

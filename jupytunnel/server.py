@@ -64,12 +64,20 @@ class Found:
     all_servers: list[ServerInfo]
 
 
-def find(master: Master, *, fallback: bool = True) -> Found:
-    found = discover(master)
+def find(
+    master: Master,
+    *,
+    discovered: Discovery | None = None,
+    timeout: float = ROUND_TRIP_TIMEOUT,
+    cli_timeout: float = 60.0,
+) -> Found:
+    """The profile's server: from the runtime files (``discovered``, or read now), else from
+    the Jupyter CLI in the setup lines' environment."""
+    found = discovered if discovered is not None else discover(master, timeout=timeout)
     server = pick(master.profile, found.servers, found.home)
     servers = found.servers
-    if server is None and fallback:
-        listed = list_with_cli(master)
+    if server is None:
+        listed = list_with_cli(master, timeout=cli_timeout)
         servers = servers + [s for s in listed if s.pid not in {x.pid for x in servers}]
         server = pick(master.profile, listed, found.home)
     return Found(server, found.home, servers)

@@ -78,13 +78,6 @@ def record_state(record: TunnelRecord) -> str:
     return "down"
 
 
-def _profile_stub(record: TunnelRecord) -> Profile:
-    """Enough of a profile to address a master by its socket (the profile may be gone)."""
-    from jupytunnel.profiles import Profile
-
-    return Profile(name=record.profile, host=record.host)
-
-
 def teardown(record: TunnelRecord | None, master: Master) -> None:
     """End a master we started: ``-O exit``, then verified signals. Never anything else."""
     if master.control_path.exists() and master.pid() is not None:
@@ -167,9 +160,7 @@ def _connect_new(
     from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
-    known = state.load_server(profile.name)
-    if known is not None and not _matches(profile, known):
-        known = None
+    known = _remembered(profile)
     if profile.transport == "tcp":
         forward: str | None = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
     else:  # the socket path is known only once the remote home is, unless we met this server before
@@ -201,13 +192,21 @@ def _connect_new(
         srv = probe[0] if probe and httpcheck.answered_ok(probe[1]) else None
         ready = srv is not None
         if srv is None:
-            srv, home = _find(master, first.stdout if command else None, deadline)
+            # Discovery came with the master's first session, or (the remembered server did
+            # not answer) is done now, through the master.
+            found = server.find(
+                master,
+                discovered=remote.parse_discovery(first.stdout) if command else None,
+                timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT),
+                cli_timeout=_left(deadline),
+            )
+            srv = found.server
             if srv is None:
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
-                srv = started = server.start(master, home=home, timeout=_left(deadline), tick=tick)
+                srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick)
             if forward is None:
-                sock = server.socket_for(profile, home)
+                sock = server.socket_for(profile, found.home)
                 assert sock is not None
                 master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
         classic = profile.is_classic_notebook or srv.classic
@@ -231,20 +230,10 @@ def _connect_new(
     return Connected(record, reused=False, started_server=started is not None)
 
 
-def _find(master: Master, discovered: str | None, deadline: float) -> tuple[ServerInfo | None, str]:
-    """The profile's server from the discovery output (read now if not given), else from the
-    Jupyter CLI in the setup lines' environment; and the remote home."""
-    from jupytunnel import remote, server
-
-    if discovered is not None:
-        found = remote.parse_discovery(discovered)
-    else:  # the remembered server did not answer: look now, through the master
-        found = server.discover(master, timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT))
-    profile = master.profile
-    srv = server.pick(profile, found.servers, found.home) or server.pick(
-        profile, server.list_with_cli(master, timeout=_left(deadline)), found.home
-    )
-    return srv, found.home
+def _remembered(profile: Profile) -> dict[str, object] | None:
+    """The server this profile reached last, if it still fits the profile."""
+    known = state.load_server(profile.name)
+    return known if known is not None and _matches(profile, known) else None
 
 
 def _matches(profile: Profile, known: dict[str, object]) -> bool:
@@ -299,9 +288,10 @@ def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None 
 
 
 def _stub(name: str, record: TunnelRecord | None) -> Profile:
+    """Enough of a profile to address a master by its socket (the profile may be gone)."""
     from jupytunnel.profiles import Profile
 
-    return _profile_stub(record) if record else Profile(name=name, host="localhost")
+    return Profile(name=name, host=record.host if record else "localhost")
 
 
 def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
