@@ -38,7 +38,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help)
             ;;
         'profile add')
-            _jt_opts=(--force -h --help --host --identity-file --jump --jupyter --launcher --local-port --nice --no-browser --port --proxy-command --remote-port --setup --ssh-option --transport --user --workdir)
+            _jt_opts=(--force -h --help --host --identity-file --jump --jupyter --launcher --local-port --nice --no-browser --port --proxy-command --remote-port --sbatch-arg --setup --ssh-option --transport --user --workdir)
             ;;
         'profile edit')
             _jt_opts=(-h --help)
@@ -86,10 +86,10 @@ _jupytunnel_option() {
     case "$1|$2" in
         'write-ssh-config|--file')
             _jt_n=1; _jt_kind=files ;;
-        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--identity-file'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|-n'|'server start|--timeout')
+        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--identity-file'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|-n'|'server start|--timeout')
             _jt_n=1 ;;
         'profile add|--launcher')
-            _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen none) ;;
+            _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen slurm none) ;;
         'profile add|--transport')
             _jt_n=1; _jt_kind=words; _jt_words=(tcp socket) ;;
     esac

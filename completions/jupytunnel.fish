@@ -37,7 +37,7 @@ function __jupytunnel_options
         case 'profile'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile add'
-            printf '%s\t%s\n' '--force' 'Replace an existing profile.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--host' 'Hostname or an alias from your ssh config.' '--identity-file' 'Private key file.' '--jump' 'Jump host [user@]host[:port]; repeat for a chain.' '--jupyter' 'Jupyter command on the remote.' '--launcher' 'nohup, tmux, screen or none.' '--local-port' 'Local port, or \'auto\'.' '--nice' 'Niceness 0..19 of the remote server.' '--no-browser' 'Do not open a browser on connect.' '--port' 'ssh port.' '--proxy-command' 'ProxyCommand (%h %p %r are ssh\'s).' '--remote-port' 'Port Jupyter listens on, on the remote.' '--setup' 'Shell line run before Jupyter; repeatable.' '--ssh-option' 'Extra ssh option KEY=VALUE; repeatable.' '--transport' 'tcp or socket.' '--user' 'Remote login.' '--workdir' 'Folder the remote server starts in.'
+            printf '%s\t%s\n' '--force' 'Replace an existing profile.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--host' 'Hostname or an alias from your ssh config.' '--identity-file' 'Private key file.' '--jump' 'Jump host [user@]host[:port]; repeat for a chain.' '--jupyter' 'Jupyter command on the remote.' '--launcher' 'nohup, tmux, screen, slurm or none.' '--local-port' 'Local port, or \'auto\'.' '--nice' 'Niceness 0..19 of the remote server.' '--no-browser' 'Do not open a browser on connect.' '--port' 'ssh port.' '--proxy-command' 'ProxyCommand (%h %p %r are ssh\'s).' '--remote-port' 'Port Jupyter listens on, on the remote.' '--sbatch-arg' 'sbatch option for the slurm launcher (--time=2:00:00); repeatable.' '--setup' 'Shell line run before Jupyter; repeatable.' '--ssh-option' 'Extra ssh option KEY=VALUE; repeatable.' '--transport' 'tcp or socket.' '--user' 'Remote login.' '--workdir' 'Folder the remote server starts in.'
         case 'profile edit'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile list'
@@ -71,10 +71,10 @@ function __jupytunnel_option
     switch "$argv[1]|$argv[2]"
         case 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--identity-file' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|-n' 'server start|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--identity-file' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|-n' 'server start|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
-            printf '%s\n' 1 words nohup tmux screen none
+            printf '%s\n' 1 words nohup tmux screen slurm none
         case 'profile add|--transport'
             printf '%s\n' 1 words tcp socket
         case '*'

@@ -55,9 +55,10 @@ class _Spinner:
     def __init__(self) -> None:
         self.turns = 0
 
-    def __call__(self) -> None:
+    def __call__(self, text: str = "starting Jupyter") -> None:
         if sys.stderr.isatty():
-            sys.stderr.write(f"\rstarting Jupyter {self.frames[self.turns % 4]}")
+            # A Slurm job's state and pending reason change length: clear the rest of the line.
+            sys.stderr.write(f"\r{text} {self.frames[self.turns % 4]}\033[K")
             sys.stderr.flush()
             self.turns += 1
 
@@ -116,6 +117,7 @@ def _report(result: Connected, *, as_json: bool) -> None:
                 "control_path": rec.control_path,
                 "reused": result.reused,
                 "started_server": result.started_server,
+                "job": result.job,
             }
         )
         return

@@ -249,3 +249,24 @@ def for_profile(profile: Profile) -> Launcher:
         "none": NoLauncher(),
     }
     return launchers[profile.launcher]
+
+
+def plan_start(profile: Profile) -> list[str]:
+    """For dry runs: the lines that show how the server would start (``#`` lines explain);
+    the remote script itself is the last line's business, see ``start_script``."""
+    if profile.launcher == "slurm":
+        from jupytunnel import slurm
+
+        head = f"# the batch script, written to ~/.local/state/jupytunnel/{profile.name}.sbatch and submitted"
+        body = [f"#   {line}" if line else "#" for line in slurm.batch_script(profile).splitlines()]
+        return [head + " with: sbatch " + shlex.join(slurm.submit_args(profile)), *body]
+    return []
+
+
+def start_script(profile: Profile, *, sock: str | None) -> str:
+    """The remote script that starts the profile's server (for a Slurm profile: submits its job)."""
+    if profile.launcher == "slurm":
+        from jupytunnel import slurm
+
+        return slurm.submit_script(profile)
+    return for_profile(profile).start_script(profile, sock=sock)

@@ -93,6 +93,11 @@ class Master(NamedTuple):
         if not result.ok or "failed" in result.stderr.lower():
             raise JupytunnelError(f"cannot forward {spec}: {ssh_message(result.stderr)}")
 
+    def cancel_forward(self, spec: str, *, timeout: float = 10) -> None:
+        """Drop a forward from the live master (``-O cancel``); best effort."""
+        with contextlib.suppress(CommandError):
+            runner.run(self.control_argv("cancel", spec), timeout=timeout)
+
     def remove_stale_socket(self) -> None:
         """A master killed by SIGKILL leaves its socket; a new master on that path would
         print "disabling multiplexing" and leave an ssh nobody can control."""

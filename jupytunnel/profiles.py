@@ -33,13 +33,30 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
 
 Transport = Literal["tcp", "socket"]
-Launcher = Literal["nohup", "tmux", "screen", "none"]
+Launcher = Literal["nohup", "tmux", "screen", "slurm", "none"]
 TRANSPORTS: tuple[str, ...] = ("tcp", "socket")
-LAUNCHERS: tuple[str, ...] = ("nohup", "tmux", "screen", "none")
+LAUNCHERS: tuple[str, ...] = ("nohup", "tmux", "screen", "slurm", "none")
+SLURM_KEYS: tuple[str, ...] = ("sbatch_args", "wait")
+DEFAULT_SLURM_WAIT = 600.0
 SshOptionValue = str | int | bool
 
 
 _NO_OPTIONS: Mapping[str, SshOptionValue] = MappingProxyType({})
+
+
+class SlurmOptions(NamedTuple):
+    """The ``[slurm]`` table: how the batch job that runs Jupyter is submitted."""
+
+    sbatch_args: tuple[str, ...] = ()
+    wait: float = DEFAULT_SLURM_WAIT  # seconds for the job to start running
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.sbatch_args:
+            out["sbatch_args"] = list(self.sbatch_args)
+        if self.wait != DEFAULT_SLURM_WAIT:
+            out["wait"] = int(self.wait) if float(self.wait).is_integer() else self.wait
+        return out
 
 
 # A NamedTuple, not a dataclass: every connect loads a profile, and dataclasses imports
@@ -64,6 +81,7 @@ class Profile(NamedTuple):
     nice: int | None = None
     ssh_options: Mapping[str, SshOptionValue] = _NO_OPTIONS
     browser: bool = True
+    slurm: SlurmOptions = SlurmOptions()
 
     @property
     def is_classic_notebook(self) -> bool:
@@ -77,7 +95,10 @@ class Profile(NamedTuple):
         for key, value in self._asdict().items():
             if key == "name":
                 continue
-            if key == "host" or value != self._field_defaults.get(key):
+            if key == "slurm":
+                if value.to_toml_dict():
+                    out[key] = value.to_toml_dict()
+            elif key == "host" or value != self._field_defaults.get(key):
                 out[key] = (
                     list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, Mapping) else value
                 )
@@ -176,6 +197,8 @@ class _Checker:
                 out[key] = self._ssh_options(value)
             elif key == "jupyter":
                 out[key] = self._command(key, value)
+            elif key == "slurm":
+                out[key] = self._slurm(value)
             else:  # identity_file, proxy_command, workdir
                 text = self.string(key, value)
                 if not text:
@@ -188,7 +211,38 @@ class _Checker:
                 "proxy_command",
                 "'jump' and 'proxy_command' cannot both be set (OpenSSH silently uses only one)",
             )
+        if out.get("launcher") == "slurm" and out.get("transport") == "socket":
+            raise self.fail(
+                "transport",
+                "'socket' cannot reach a compute node (the socket would be on the node, not on the login node "
+                "the tunnel ends at); use transport = 'tcp' with launcher = 'slurm'",
+            )
         return out
+
+    def _slurm(self, value: object) -> SlurmOptions:
+        if not isinstance(value, dict):
+            raise self.fail("slurm", f"expected a table, got {_describe(value)}")
+        opts: dict[str, Any] = {}
+        for sub, val in value.items():
+            key = f"slurm.{sub}"
+            if sub == "sbatch_args":
+                args = self.string_list(key, val)
+                for arg in args:
+                    # Passed to sbatch as they are: an option each, never a script name.
+                    if not arg.startswith("-"):
+                        raise self.fail(key, f"{arg!r} does not start with '-' (each entry is one sbatch option)")
+                opts[sub] = args
+            elif sub == "wait":
+                if isinstance(val, bool) or not isinstance(val, int | float) or not 0 < val <= 7 * 24 * 3600:
+                    raise self.fail(key, f"expected a number of seconds in (0, 604800], got {_describe(val)}")
+                opts[sub] = float(val)
+            else:
+                import difflib
+
+                close = difflib.get_close_matches(sub, SLURM_KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(SLURM_KEYS)}"
+                raise self.fail(key, f"unknown key{hint}")
+        return SlurmOptions(**opts)
 
     def _local_port(self, value: object) -> int:
         if isinstance(value, str):
@@ -264,12 +318,24 @@ def build(name: str, raw: Mapping[str, object], defaults: Mapping[str, object], 
     merged = {**checked_defaults, **checked}
     if "ssh_options" in checked_defaults and "ssh_options" in checked:
         merged["ssh_options"] = {**checked_defaults["ssh_options"], **checked["ssh_options"]}
+    if "slurm" in checked_defaults and "slurm" in checked:
+        both = {**checked_defaults["slurm"]._asdict(), **_set_fields(checked["slurm"])}
+        merged["slurm"] = SlurmOptions(**both)
+    if merged.get("launcher") == "slurm" and merged.get("transport") == "socket":
+        raise _Checker(source, name).fail(
+            "transport", "'socket' cannot reach a compute node; use transport = 'tcp' with launcher = 'slurm'"
+        )
     if merged.get("jump") and merged.get("proxy_command"):
         # One came from defaults.toml, the other from the profile.
         raise _Checker(source, name).fail(
             "proxy_command", "'jump' and 'proxy_command' cannot both be set (one is in defaults.toml)"
         )
     return Profile(name=name, **merged)
+
+
+def _set_fields(options: SlurmOptions) -> dict[str, Any]:
+    """The keys a profile's ``[slurm]`` table set (others come from defaults.toml)."""
+    return {k: v for k, v in options._asdict().items() if v != SlurmOptions._field_defaults[k]}
 
 
 def profile_path(name: str) -> Path:

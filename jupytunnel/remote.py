@@ -57,6 +57,11 @@ class ServerInfo(NamedTuple):
     root_dir: str
     version: str
     classic: bool
+    # A server on another machine than the login node (a Slurm job on a compute node):
+    # the address the login node reaches it at, the job and the node. None: the login node.
+    host: str | None = None
+    job: str | None = None
+    node: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, object], *, classic: bool = False) -> ServerInfo | None:
@@ -81,6 +86,8 @@ class ServerInfo(NamedTuple):
 
     @property
     def endpoint(self) -> str:
+        if self.host:
+            return f"{self.node or self.host}:{self.port}"
         return self.sock or str(self.port)
 
 
@@ -121,18 +128,30 @@ def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
     return body + extra
 
 
+def discovery_extra(profile: Profile) -> str:
+    """What discovery must also ask for this profile (its Slurm job), in the same trip."""
+    if profile.launcher != "slurm":
+        return ""
+    from jupytunnel import slurm
+
+    return slurm.probe_script(profile)
+
+
 class Discovery(NamedTuple):
     home: str
     servers: list[ServerInfo]
     markers: list[str]  # other marker lines (launcher status)
+    job_servers: list[ServerInfo] = []  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over marked output
     home = ""
     servers: dict[int, ServerInfo] = {}
+    job_servers: list[ServerInfo] = []
     markers: list[str] = []
     chunk: list[str] | None = None
     classic = False
+    from_job = False
 
     def flush() -> None:
         if chunk is None:
@@ -143,7 +162,9 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
             return
         if isinstance(raw, dict):
             info = ServerInfo.from_dict(raw, classic=classic)
-            if info is not None:
+            if info is not None and from_job:
+                job_servers.append(info)  # its PID is the compute node's, not the login node's
+            elif info is not None:
                 servers.setdefault(info.pid, info)
 
     for line in stdout.splitlines():
@@ -153,15 +174,16 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
             kind, _, value = line[len(MARK) + 1 :].partition(" ")
             if kind == "home":
                 home = value
-            elif kind == "file":
+            elif kind in ("file", "jobfile"):
                 chunk = []
                 classic = value.rsplit("/", 1)[-1].startswith("nbserver-")
+                from_job = kind == "jobfile"
             else:
                 markers.append(line[len(MARK) + 1 :])
         elif chunk is not None:
             chunk.append(line)
     flush()
-    return Discovery(home=home, servers=list(servers.values()), markers=markers)
+    return Discovery(home=home, servers=list(servers.values()), markers=markers, job_servers=job_servers)
 
 
 def parse_server_list(stdout: str) -> list[ServerInfo]:

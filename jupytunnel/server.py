@@ -45,6 +45,8 @@ def list_with_cli(master: Master, *, timeout: float = 60.0) -> list[ServerInfo]:
 
 
 def is_profiles(profile: Profile, server: ServerInfo, home: str) -> bool:
+    if profile.launcher == "slurm":
+        return server.job is not None
     if profile.transport == "socket":
         return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
     return server.sock is None and server.port == profile.remote_port
@@ -72,8 +74,19 @@ def find(
     cli_timeout: float = 60.0,
 ) -> Found:
     """The profile's server: from the runtime files (``discovered``, or read now), else from
-    the Jupyter CLI in the setup lines' environment."""
-    found = discovered if discovered is not None else discover(master, timeout=timeout)
+    the Jupyter CLI in the setup lines' environment. A Slurm profile's server is its job's."""
+    profile = master.profile
+    if discovered is not None:
+        found = discovered
+    else:
+        found = discover(master, extra=remote.discovery_extra(profile), timeout=timeout)
+    if profile.launcher == "slurm":
+        from jupytunnel import jobs
+
+        # Never the Jupyter CLI here: on a login node it deletes the runtime files of
+        # servers on compute nodes.
+        job_server = jobs.server_of(found)[1]
+        return Found(job_server, found.home, found.servers + ([job_server] if job_server else []))
     server = pick(master.profile, found.servers, found.home)
     servers = found.servers
     if server is None:
@@ -119,13 +132,17 @@ def start(
     *,
     home: str,
     timeout: float,
-    tick: Callable[[], None] = lambda: None,
+    tick: Callable[..., None] = lambda *_: None,
 ) -> ServerInfo:
     """Start the profile's server with its launcher and wait for its runtime file.
 
     On any failure nothing is left running on the remote.
     """
     profile = master.profile
+    if profile.launcher == "slurm":
+        from jupytunnel import jobs
+
+        return jobs.start(master, timeout=timeout, tick=tick)
     launcher = launchers.for_profile(profile)
     if launcher.name == "none":
         raise not_startable(profile)
@@ -191,7 +208,7 @@ def wait_ready(
     started: str,
     *,
     timeout: float,
-    tick: Callable[[], None],
+    tick: Callable[..., None],
     runtime_dir: str | None = None,
 ) -> ServerInfo:
     profile = master.profile
@@ -231,6 +248,9 @@ def wait_ready(
 
 def stop(master: Master, server: ServerInfo) -> None:
     profile = master.profile
+    if profile.launcher == "slurm":
+        stop_job(master)
+        return
     launcher = launchers.for_profile(profile)
     script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
     result = master.run(script, timeout=60)
@@ -241,5 +261,18 @@ def stop(master: Master, server: ServerInfo) -> None:
         raise JupytunnelError(f"could not stop the server on {profile.host}: {ssh_message(result.stderr)}")
 
 
+def stop_job(master: Master) -> str | None:
+    """Cancel a Slurm profile's job, running or still pending; the id, None if none."""
+    from jupytunnel import jobs, state
+
+    cancelled = jobs.cancel(master)
+    state.forget_server(master.profile.name)
+    return cancelled
+
+
 def logs(master: Master, lines: int) -> str:
+    if master.profile.launcher == "slurm":
+        from jupytunnel import jobs
+
+        return jobs.logs(master, lines)
     return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout

@@ -63,16 +63,27 @@ def expand_user(path: str) -> str:
     return os.path.expanduser(path)
 
 
-def forward_spec(*, local_port: int, remote_port: int | None = None, remote_socket: str | None = None) -> str:
+def forward_spec(
+    *,
+    local_port: int,
+    remote_port: int | None = None,
+    remote_socket: str | None = None,
+    remote_host: str | None = None,
+) -> str:
     """The ``-L`` value; the local end always binds 127.0.0.1, never all interfaces.
 
     Without an explicit bind address ssh may "succeed" on [::1] when 127.0.0.1 is taken.
+    ``remote_host``: where the remote end connects from the ssh server (a compute node's
+    address); the server's own loopback by default. An IPv6 address goes in brackets.
     """
     if remote_socket is not None:
         return f"{LOOPBACK}:{local_port}:{remote_socket}"
     if remote_port is None:
         raise ValueError("forward_spec needs remote_port or remote_socket")
-    return f"{LOOPBACK}:{local_port}:{LOOPBACK}:{remote_port}"
+    host = remote_host or LOOPBACK
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{LOOPBACK}:{local_port}:{host}:{remote_port}"
 
 
 def tunnel_argv(

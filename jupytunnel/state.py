@@ -28,6 +28,8 @@ class TunnelRecord(NamedTuple):
     url: str  # carries the token: the record is 0600 and the URL is hidden in listings
     server_pid: int | None = None
     base_url: str = "/"
+    job: str | None = None  # a Slurm job id, when the server runs in one
+    node: str | None = None  # the compute node it runs on
 
     def to_json(self) -> bytes:
         return (json.dumps(self._asdict(), indent=2) + "\n").encode()
@@ -51,7 +53,7 @@ class TunnelRecord(NamedTuple):
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "profile": str, "pid": int, "create_time": (int, float), "control_path": str, "local_port": int,
     "remote": str, "host": str, "started_at": (int, float), "url": str, "server_pid": (int, type(None)),
-    "base_url": str,
+    "base_url": str, "job": (str, type(None)), "node": (str, type(None)),
 }  # fmt: skip
 
 

@@ -28,6 +28,7 @@ class Connected(NamedTuple):
     record: TunnelRecord
     reused: bool
     started_server: bool
+    job: dict[str, str | None] | None = None  # a Slurm job's id, node, state, time left
 
 
 def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
@@ -110,7 +111,7 @@ def connect(
                         f"{profile.name} is already connected on port {record.local_port}; "
                         f"disconnect it first to use port {local_port}"
                     )
-                return Connected(record, reused=True, started_server=False)
+                return Connected(record, reused=True, started_server=False, job=job_info(record))
             # Dead, stale, or the server behind it is gone (`server stop`): start afresh.
             teardown(record, master)
             state.remove(profile.name)
@@ -156,19 +157,16 @@ def _connect_new(
     start_server: bool,
     tick: Callable[[], None],
 ) -> Connected:
-    from jupytunnel import remote, sshargs
+    from jupytunnel import remote
     from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
     known = _remembered(profile)
-    if profile.transport == "tcp":
-        forward: str | None = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
-    else:  # the socket path is known only once the remote home is, unless we met this server before
-        forward = sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
+    forward = _first_forward(profile, port, known)
     # A server met before is tried first, with its token, as the hand-made recipe does: the
     # first request through the tunnel proves it (or not). Otherwise the master's first
     # session reads the runtime files: no second ssh, no second round trip.
-    command = None if known else remote.discovery_script()
+    command = None if known else remote.discovery_script(remote.discovery_extra(profile))
     handshake = start_master(master, forward=forward, command=command)
     # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
     import psutil  # noqa: F401 - warms the import that the PID check needs
@@ -205,16 +203,19 @@ def _connect_new(
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
                 srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick)
-            if forward is None:
-                sock = server.socket_for(profile, found.home)
-                assert sock is not None
-                master.forward(sshargs.forward_spec(local_port=port, remote_socket=sock))
+            wanted = _forward_to(profile, port, srv, found.home)
+            if wanted != forward:
+                if forward is not None:  # the remembered server's, which did not answer
+                    master.cancel_forward(forward)
+                master.forward(wanted)
         classic = profile.is_classic_notebook or srv.classic
         record = record._replace(
             url=local_url(port, srv, classic=classic),
             remote=f"{profile.host}:{srv.endpoint}",
             server_pid=srv.pid,
             base_url=srv.base_url,
+            job=srv.job,
+            node=srv.node,
         )
         state.save(record)
         if not ready:
@@ -227,7 +228,36 @@ def _connect_new(
         teardown(record, master)
         state.remove(profile.name)
         raise
-    return Connected(record, reused=False, started_server=started is not None)
+    return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
+
+
+def _first_forward(profile: Profile, port: int, known: dict[str, object] | None) -> str | None:
+    """The ``-L`` the master starts with; None when the far end is not known yet (a socket
+    path before the remote home is known, a Slurm job's node before the job runs)."""
+    from jupytunnel import sshargs
+
+    if profile.launcher == "slurm":
+        if known is None:
+            return None
+        return sshargs.forward_spec(
+            local_port=port, remote_port=int(str(known["port"])), remote_host=str(known["host"])
+        )
+    if profile.transport == "tcp":
+        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+    return sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
+
+
+def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
+    """The ``-L`` that reaches ``srv``: its port, its socket, or a compute node's address."""
+    from jupytunnel import server, sshargs
+
+    if srv.host is not None and srv.port is not None:
+        return sshargs.forward_spec(local_port=port, remote_port=srv.port, remote_host=srv.host)
+    if profile.transport == "tcp":
+        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+    sock = server.socket_for(profile, home)
+    assert sock is not None
+    return sshargs.forward_spec(local_port=port, remote_socket=sock)
 
 
 def _remembered(profile: Profile) -> dict[str, object] | None:
@@ -238,6 +268,11 @@ def _remembered(profile: Profile) -> dict[str, object] | None:
 
 def _matches(profile: Profile, known: dict[str, object]) -> bool:
     """A remembered server fits the profile as it is now (its port or its socket)."""
+    if profile.launcher == "slurm":
+        port = known.get("port")
+        return bool(known.get("job")) and isinstance(known.get("host"), str) and isinstance(port, int)
+    if known.get("job"):
+        return False  # a job's server, and the profile is no longer a Slurm one
     if profile.transport == "tcp":
         return known.get("sock") is None and known.get("port") == profile.remote_port
     sock = known.get("sock")
@@ -298,6 +333,13 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
     from jupytunnel import server
     from jupytunnel.master import Master, temporary_master
 
+    if profile.launcher == "slurm":  # the job goes, running or still pending
+        if live:
+            server.stop_job(Master(profile, master.control_path))
+        else:
+            with temporary_master(profile, timeout=30) as tmp:
+                server.stop_job(tmp)
+        return
     if live:
         found = server.find(Master(profile, master.control_path))
         if found.server is not None:
@@ -313,9 +355,35 @@ def disconnect_all() -> list[str]:
     return [disconnect(rec.profile) for rec in state.load_all()]
 
 
+def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
+    """The Slurm job behind a tunnel, asked through its master (one round trip); None for a
+    server that is not a job. State and time left are None when the master cannot ask."""
+    if record.job is None:
+        return None
+    if not record.job.replace("_", "").isdigit():
+        return None  # a damaged record: nothing of it goes into a remote command
+    from pathlib import Path
+
+    from jupytunnel import remote, slurm
+    from jupytunnel.errors import CommandError
+    from jupytunnel.master import Master
+
+    unknown: dict[str, str | None] = {"id": record.job, "node": record.node, "state": None, "time_left": None}
+    master = Master(_stub(record.profile, record), Path(record.control_path))
+    try:
+        result = master.run(slurm.job_status_script(record.job), timeout=5.0)
+    except CommandError:
+        return unknown
+    job = slurm.parse_job(remote.parse_discovery(result.stdout).markers)
+    if not result.ok or job is None:
+        return unknown
+    return job._replace(node=job.node or record.node or "").to_dict()
+
+
 class Status(NamedTuple):
     record: TunnelRecord
     state: str
+    job: dict[str, str | None] | None = None
 
     def to_dict(self, *, show_token: bool) -> dict[str, object]:
         rec = self.record
@@ -328,12 +396,20 @@ class Status(NamedTuple):
             "pid": rec.pid,
             "uptime": round(time.time() - rec.started_at, 1) if self.state == "up" else None,
             "control_path": rec.control_path,
+            "job": self.job,
         }
 
 
 def status(name: str | None = None) -> list[Status]:
     records = state.load_all() if name is None else [r for r in [state.load(name)] if r]
-    return [Status(rec, record_state(rec)) for rec in records]
+    out = []
+    for rec in records:
+        current = record_state(rec)
+        job = job_info(rec) if current == "up" else None
+        if job is not None and job["state"] == "GONE":
+            current = "stale"  # the tunnel holds, but the job (and its Jupyter) ended
+        out.append(Status(rec, current, job))
+    return out
 
 
 def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
@@ -351,22 +427,43 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
         lines.append(f"# local port: auto ({port} when free, else any free port)")
     stub = Master(profile, control_path(profile.name))
     # socket transport: the forward is added once the remote home is known (below)
-    fwd = sshargs.forward_spec(local_port=port, remote_port=profile.remote_port) if profile.transport == "tcp" else None
+    slurm = profile.launcher == "slurm"
+    fwd = (
+        sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        if profile.transport == "tcp" and not slurm
+        else None
+    )
     lines.append("# the master; its first session reads the remote Jupyter runtime files")
     master_argv = sshargs.tunnel_argv(
-        profile, ssh=ssh, control_path=ctl, forward=fwd, config_file=cfg, command=remote.discovery_script()
+        profile,
+        ssh=ssh,
+        control_path=ctl,
+        forward=fwd,
+        config_file=cfg,
+        command=remote.discovery_script(remote.discovery_extra(profile)),
     )
     lines.append(runner.display(master_argv))
     lines.append("# the PID check speaks the control-socket protocol natively; the same as:")
     lines.append(runner.display(stub.control_argv("check")))
-    if profile.setup:
+    if profile.setup and not slurm:
         lines.append("# if none is found, ask Jupyter in the setup lines' environment:")
         lines.append(runner.display(stub.remote_argv(remote.server_list_script(profile))))
     lines.append("# if no server answers on the profile's port or socket, start one:")
     if profile.launcher != "none":
         sock = remote.socket_path("$HOME", profile.name) if profile.transport == "socket" else None
-        start = launchers.for_profile(profile).start_script(profile, sock=sock)
-        lines.append(runner.display(stub.remote_argv(start)))
+        lines += launchers.plan_start(profile)
+        lines.append(runner.display(stub.remote_argv(launchers.start_script(profile, sock=sock))))
+    if slurm:
+        from jupytunnel import slurm as batch
+
+        lines.append("# until the job runs and its server's runtime file appears (bounded by [slurm] wait):")
+        lines.append(runner.display(stub.remote_argv(remote.PRELUDE + batch.probe_script(profile, output_lines=15))))
+        lines.append("# then forward to the node's address (Slurm's NodeAddr) and the port Jupyter took there:")
+        node_fwd = sshargs.forward_spec(local_port=port, remote_port=0, remote_host="NODEADDR").rsplit(":", 1)[0]
+        node_fwd += ":PORT"
+        lines.append(runner.display(stub.control_argv("forward", node_fwd)))
+        lines.append("# on Ctrl-C, a time-out or a failed start, the job is cancelled:")
+        lines.append(runner.display(stub.remote_argv(batch.cancel_script(profile))))
     if profile.transport == "socket":
         home_sock = remote.socket_path("<remote home>", profile.name)
         fwd = sshargs.forward_spec(local_port=port, remote_socket=home_sock)

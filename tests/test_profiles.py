@@ -50,7 +50,7 @@ def test_defaults() -> None:
         ({"host": "a", "remote_port": "8888"}, "expected an integer"),
         ({"host": "a", "local_port": "sometimes"}, "or 'auto'"),
         ({"host": "a", "transport": "udp"}, "expected one of 'tcp', 'socket'"),
-        ({"host": "a", "launcher": "systemd"}, "'nohup', 'tmux', 'screen', 'none'"),
+        ({"host": "a", "launcher": "systemd"}, "'nohup', 'tmux', 'screen', 'slurm', 'none'"),
         ({"host": "a", "nice": 20}, "0..19"),
         ({"host": "a", "setup": ["ok", "bad\x00"]}, "control characters"),
         ({"host": "a", "workdir": "a\tb"}, "control characters"),

@@ -43,7 +43,14 @@ def add(
     ] = None,
     launcher: Annotated[
         str | None,
-        typer.Option(help="nohup, tmux, screen or none.", autocompletion=lambda: ["nohup", "tmux", "screen", "none"]),
+        typer.Option(
+            help="nohup, tmux, screen, slurm or none.",
+            autocompletion=lambda: ["nohup", "tmux", "screen", "slurm", "none"],
+        ),
+    ] = None,
+    sbatch_arg: Annotated[
+        list[str] | None,
+        typer.Option("--sbatch-arg", help="sbatch option for the slurm launcher (--time=2:00:00); repeatable."),
     ] = None,
     nice: Annotated[int | None, typer.Option(help="Niceness 0..19 of the remote server.")] = None,
     identity_file: Annotated[str | None, typer.Option(help="Private key file.")] = None,
@@ -83,6 +90,8 @@ def add(
         raw["ssh_options"] = dict(_ssh_option(o) for o in ssh_option)
     if no_browser:
         raw["browser"] = False
+    if sbatch_arg:
+        raw["slurm"] = {"sbatch_args": list(sbatch_arg)}
     profiles.validate_name(name)
     profile = profiles.build(name, raw, {}, f"profile {name}")
     path = profiles.profile_path(name)

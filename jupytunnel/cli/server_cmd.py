@@ -32,10 +32,12 @@ def start(
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
-        m = _plan_session(profile, remote.discovery_script())
+        m = _plan_session(profile, remote.discovery_script(remote.discovery_extra(profile)))
         if profile.launcher != "none":
             print("# if none runs:")
-            print(runner.display(m.remote_argv(launchers.for_profile(profile).start_script(profile, sock=sock))))
+            for line in launchers.plan_start(profile):
+                print(line)
+            print(runner.display(m.remote_argv(launchers.start_script(profile, sock=sock))))
         return
     with state.profile_lock(name, timeout=timeout + 60), master.temporary_master(profile, timeout=timeout) as m:
         found = server.find(m)
@@ -63,6 +65,10 @@ def stop(name: ProfileName) -> None:
         )
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+        if profile.launcher == "slurm":  # running or still pending: the job goes
+            cancelled = server.stop_job(m)
+            print(f"{name}: cancelled job {cancelled}" if cancelled else f"{name}: no job in the queue")
+            return
         found = server.find(m)
         if found.server is None:
             print(f"{name}: no server running")

@@ -1,0 +1,153 @@
+"""The Slurm launcher at work: submit, wait for, find and cancel the profile's job, all
+through the login node's master. The scripts are ``jupytunnel.slurm``'s."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+
+from jupytunnel import remote, slurm
+from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.master import Master, ssh_message
+from jupytunnel.remote import Discovery, ServerInfo
+from jupytunnel.slurm import Job
+
+ROUND_TRIP_TIMEOUT = 20.0
+CANCEL_TIMEOUT = 60.0  # the cancel script waits at most 30 s for the job to leave the queue
+# Submit to RUNNING takes a fraction of a second on an idle cluster and minutes on a busy one:
+# poll fast first, then back off, so a quick start is seen at once and a long wait costs
+# the login node one squeue every 2 s.
+FIRST_POLL = 0.1
+MAX_POLL = 2.0
+OUTPUT_LINES = 15
+
+
+def server_of(discovery: Discovery) -> tuple[Job | None, ServerInfo | None]:
+    """The job the probe saw and, once it runs and has written its runtime file, its
+    server, addressed at the node (``host``) as the login node reaches it."""
+    job = slurm.parse_job(discovery.markers)
+    if job is None or job.state != "RUNNING" or not discovery.job_servers or not job.addr:
+        return job, None
+    info = discovery.job_servers[0]
+    if not info.port:
+        return job, None
+    return job, info._replace(host=job.addr, job=job.id, node=job.node)
+
+
+def probe(master: Master, *, timeout: float = ROUND_TRIP_TIMEOUT, output_lines: int = 0) -> Discovery:
+    script = remote.PRELUDE + slurm.probe_script(master.profile, output_lines=output_lines)
+    result = master.run(script, timeout=timeout)
+    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure
+        raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
+    return remote.parse_discovery(result.stdout)
+
+
+def job(master: Master) -> Job | None:
+    """The profile's recorded job, None when there is none (or it left the queue)."""
+    found = slurm.parse_job(probe(master).markers)
+    return None if found is None or found.gone else found
+
+
+def submit(master: Master, *, token: str, timeout: float) -> str:
+    """``sbatch`` the batch script; the job id. The token travels on stdin only."""
+    profile = master.profile
+    result = master.run(slurm.submit_script(profile), timeout=timeout, stdin_text=token + "\n")
+    parsed = remote.parse_discovery(result.stdout)
+    for marker in parsed.markers:
+        kind, _, value = marker.partition(" ")
+        if kind == "submitted" and value.strip():
+            return value.strip()
+    error = next((m[6:] for m in parsed.markers if m.startswith("error ")), None)
+    said = " ".join(m[7:].strip() for m in parsed.markers if m.startswith("sbatch "))
+    if error:
+        detail = f"{error}: {said}" if said else error
+        raise JupytunnelError(f"cannot submit the Jupyter job on {profile.host}: {detail}")
+    raise JupytunnelError(f"cannot submit the Jupyter job on {profile.host}: {ssh_message(result.stderr)}")
+
+
+def cancel(master: Master) -> str | None:
+    """Cancel the profile's job (only a job of ours, by the id we recorded) and wait until
+    it has left the queue; the id cancelled, None when there was none."""
+    result = master.run(slurm.cancel_script(master.profile), timeout=CANCEL_TIMEOUT)
+    for marker in remote.parse_discovery(result.stdout).markers:
+        kind, _, value = marker.partition(" ")
+        if kind == "cancelled":
+            return value.strip()
+        if kind == "nojob":
+            return None
+        if kind == "stuck":
+            raise JupytunnelError(f"job {value.strip()} is still in the queue 30 s after scancel")
+    raise JupytunnelError(f"could not cancel the job on {master.profile.host}: {ssh_message(result.stderr)}")
+
+
+def _describe(job: Job, started: float) -> str:
+    elapsed = int(time.monotonic() - started)
+    reason = f" ({job.reason})" if job.reason and job.reason != "None" else ""
+    where = f" on {job.node}" if job.state == "RUNNING" and job.node else ""
+    return f"job {job.id} {job.state or 'starting'}{reason}{where} {elapsed // 60:d}:{elapsed % 60:02d}"
+
+
+def start(
+    master: Master,
+    *,
+    timeout: float,
+    tick: Callable[[str], None] = lambda _: None,
+) -> ServerInfo:
+    """Submit the job, wait for it to run and for its server's runtime file.
+
+    The wait is bounded by the profile's ``slurm.wait`` and by ``timeout``, whichever ends
+    first. On any failure or interruption the job is cancelled: no allocation is left held.
+    """
+    import secrets
+
+    profile = master.profile
+    deadline = time.monotonic() + min(timeout, profile.slurm.wait)
+    job_id = submit(master, token=secrets.token_hex(24), timeout=min(timeout, ROUND_TRIP_TIMEOUT * 3))
+    try:
+        return _wait(master, job_id, deadline=deadline, tick=tick)
+    except BaseException as exc:
+        with contextlib.suppress(JupytunnelError, CommandError, KeyboardInterrupt):
+            if cancel(master) is not None:
+                why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "start failed"
+                print(f"jupytunnel: {why}: cancelled job {job_id}", file=sys.stderr, flush=True)
+        raise
+
+
+def _wait(master: Master, job_id: str, *, deadline: float, tick: Callable[[str], None]) -> ServerInfo:
+    profile = master.profile
+    started = time.monotonic()
+    poll = FIRST_POLL
+    last: Job | None = None
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        found = probe(master, timeout=min(ROUND_TRIP_TIMEOUT, left), output_lines=OUTPUT_LINES)
+        job, server = server_of(found)
+        if job is not None and job.id != job_id:
+            raise JupytunnelError(f"the job record on {profile.host} changed under us (job {job.id}, not {job_id})")
+        if server is not None:
+            return server
+        if job is None or job.gone:
+            tail = slurm.output_tail(found.markers)
+            reason = slurm.error_in_output(found.markers) or "the job ended before Jupyter was ready"
+            raise JupytunnelError(
+                f"Jupyter job {job_id} failed on {profile.host}: {reason}" + (f"; job output: {tail}" if tail else "")
+            )
+        last = job
+        if time.monotonic() >= deadline:
+            state = f"{job.state} ({job.reason})" if job.reason and job.reason != "None" else job.state
+            raise JupytunnelError(
+                f"job {job_id} did not start Jupyter within {time.monotonic() - started:.0f} s (state {state}); "
+                "raise [slurm] wait or --timeout, or ask for fewer resources"
+            )
+        tick(_describe(last, started))
+        time.sleep(poll)
+        poll = min(poll * 1.5, MAX_POLL)
+
+
+def logs(master: Master, lines: int) -> str:
+    result = master.run(slurm.logs_script(master.profile, lines), timeout=ROUND_TRIP_TIMEOUT)
+    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure
+        raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
+    return result.stdout
