@@ -269,7 +269,6 @@ def remote_script(profile: Profile) -> str:
     It runs in the profile's environment as ``connect`` builds it: the workdir, then each
     setup line (a failing one is named and ends the script). Output lines start with MARK.
     """
-    from jupytunnel import remote
 
     say = f"printf '{MARK} %s %s\\n'"
     lines = [f'{say} login "$(id -un 2>/dev/null || echo ?)@$(uname -n 2>/dev/null || echo ?)"']
@@ -283,6 +282,45 @@ def remote_script(profile: Profile) -> str:
         )
     if profile.nice is not None:
         lines.append(f"command -v nice >/dev/null 2>&1 || {say} nice-missing nice")
+    if profile.launcher != "slurm":
+        return "\n".join(_environment_lines(profile, say, lines)) + "\n"
+    from jupytunnel import slurm
+
+    lines += _slurm_lines(profile, say)
+    # The batch script runs under the login shell as a login shell: so do these checks.
+    env = _environment_lines(profile, say, [])
+    lines.append(slurm.LOGIN_SHELL_LINES.rstrip("\n"))
+    lines.append(f'"$sh_" -l -c {_q(chr(10).join(env) + chr(10))} </dev/null')
+    return "\n".join(lines) + "\n"
+
+
+def _slurm_lines(profile: Profile, say: str) -> list[str]:
+    """The scheduler's commands on the login node, and the partition ``sbatch_args`` names."""
+    lines = [
+        'miss=""; for c in sbatch squeue scancel sinfo; do command -v "$c" >/dev/null 2>&1 || miss="$miss $c"; done',
+        f'{say} slurm-tools "${{miss:- none}}|$(sbatch --version 2>/dev/null | head -n 1)"',
+    ]
+    part = partition_of(profile.slurm.sbatch_args)
+    if part is not None:
+        lines.append(f'{say} partition "$(sinfo -h -p {_q(part)} -o %P 2>/dev/null | head -n 1)"')
+    return lines
+
+
+def partition_of(sbatch_args: tuple[str, ...]) -> str | None:
+    """The partition named in sbatch's options (``--partition=P``, ``-pP``); the last wins."""
+    found = None
+    for arg in sbatch_args:
+        if arg.startswith("--partition="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):  # noqa: PLR2004
+            found = arg[2:]
+    return found
+
+
+def _environment_lines(profile: Profile, say: str, lines: list[str]) -> list[str]:
+    """Workdir, setup lines and the Jupyter command, appended to ``lines``."""
+    from jupytunnel import remote
+
     lines.append(
         f"cd {remote.quote_workdir(profile.workdir)} 2>/dev/null || {say} workdir-missing {_q(profile.workdir)}"
     )
@@ -300,7 +338,7 @@ def remote_script(profile: Profile) -> str:
         cli = shlex.join(remote.jupyter_cli(profile))
         lines.append(f"s=$({cli} server --version 2>&1 </dev/null); rc=$?")
         lines.append(f'{say} server-version "$rc $(printf \'%s\\n\' "$s" | tail -n 1)"')
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _markers(stdout: str) -> dict[str, str]:
@@ -335,6 +373,8 @@ def parse_remote(profile: Profile, stdout: str) -> list[Check]:  # noqa: C901, P
             )
         else:
             checks.append(ok(f"launcher {name}", m.get("launcher", profile.launcher).strip()))
+    if profile.launcher == "slurm":
+        checks += _slurm_checks(profile, m)
     if "nice-missing" in m:
         checks.append(failed(f"nice {name}", "nice not found on the remote", "remove nice from the profile"))
     if "workdir-missing" in m:
@@ -387,6 +427,32 @@ def parse_remote(profile: Profile, stdout: str) -> list[Check]:  # noqa: C901, P
         else:
             checks.append(ok(f"jupyter_server {name}", f"{text} (serves a Unix socket)"))
     return checks
+
+
+def _slurm_checks(profile: Profile, m: Mapping[str, str]) -> list[Check]:
+    name = profile.name
+    missing, _, version = m.get("slurm-tools", "?|").partition("|")
+    out = []
+    if missing.strip() != "none":
+        out.append(
+            failed(
+                f"slurm {name}",
+                f"not found on the login node:{missing}",
+                "is this a Slurm cluster's login node? a setup line such as 'module load slurm' does not help "
+                "here: the scheduler's commands must be on the login shell's PATH",
+            )
+        )
+    else:
+        out.append(ok(f"slurm {name}", f"sbatch, squeue, scancel, sinfo ({version.strip() or 'version unknown'})"))
+    part = partition_of(profile.slurm.sbatch_args)
+    if part is not None:
+        if m.get("partition", "").strip():
+            out.append(ok(f"partition {name}", f"{part} (sinfo)"))
+        else:
+            out.append(
+                failed(f"partition {name}", f"partition {part!r} not found (sinfo -p {part})", "see 'sinfo -s'")
+            )
+    return out
 
 
 def batch_profile(profile: Profile) -> Profile:

@@ -32,6 +32,14 @@ _POSIX_SHELLS = "sh|bash|zsh|ksh|mksh|dash"
 CANCEL_WAIT_TENTHS = 300  # scancel to gone: bounded at 30 s (KillWait is usually 30 s or less)
 
 
+# The batch script's interpreter: the login shell, so that setup lines see what a login
+# sees (Lmod's `module` function); a shell outside the sh family gets /bin/sh.
+LOGIN_SHELL_LINES = (
+    'sh_="${SHELL:-/bin/sh}"\n'
+     f'case "${{sh_##*/}}" in {_POSIX_SHELLS}) ;; *) sh_=/bin/sh;; esac\n'
+)
+
+
 def job_name(profile: Profile) -> str:
     return f"jupytunnel-{profile.name}"
 
@@ -107,10 +115,7 @@ def submit_script(profile: Profile) -> str:
         + f"command -v sbatch >/dev/null 2>&1 || {{ {missing}; exit 1; }}\n"
         + f"IFS= read -r t || {{ {say('error no token on stdin')}; exit 1; }}\n"
         + f"(umask 077; printf '%s\\n' \"$t\" > {_file(profile, '.token')}); unset t\n"
-        # The login shell runs the batch script, so that setup lines see what a login sees
-        # (Lmod's `module` function); a shell outside the sh family gets /bin/sh.
-        + 'sh_="${SHELL:-/bin/sh}"\n'
-        + f'case "${{sh_##*/}}" in {_POSIX_SHELLS}) ;; *) sh_=/bin/sh;; esac\n'
+        + LOGIN_SHELL_LINES
         + f"{{ printf '#!%s -l\\n' \"$sh_\"; printf '%s' {shlex.quote(script)}; }} > {_file(profile, '.sbatch')}\n"
         + f"rm -f {output_path_expr(profile)}\n"
         # stdout is the id alone (``--parsable``: "ID" or "ID;CLUSTER"); warnings go aside.
@@ -185,7 +190,7 @@ def job_status_script(job_id: str) -> str:
         raise ValueError(f"not a Slurm job id: {job_id!r}")
     return (
         f"q=$(squeue -h -j {job_id} -o '%T|%r|%N|%L|%j' 2>/dev/null | head -n 1)\n"
-        + f"printf '%s\\n' \"{MARK} job {job_id}|$q\"\n"
+         f"printf '%s\\n' \"{MARK} job {job_id}|$q\"\n"
     )
 
 
