@@ -36,6 +36,14 @@ def server_of(discovery: Discovery) -> tuple[Job | None, ServerInfo | None]:
     return job, info._replace(host=job.addr, job=job.id, node=job.node)
 
 
+def how_it_ended(job: Job, markers: list[str]) -> str:
+    """``job 12 ended (TIMEOUT, exit 0:0)``; the state only where accounting (sacct) has it."""
+    end = next((m[7:].strip() for m in markers if m.startswith("jobend ")), "")
+    state, _, code = end.partition("|")
+    detail = f" ({state}, exit {code})" if state and code else f" ({state})" if state else ""
+    return f"job {job.id} ended{detail}"
+
+
 def probe(master: Master, *, timeout: float = ROUND_TRIP_TIMEOUT, output_lines: int = 0) -> Discovery:
     script = remote.PRELUDE + slurm.probe_script(master.profile, output_lines=output_lines)
     result = master.run(script, timeout=timeout)

@@ -64,6 +64,7 @@ class Found:
     server: ServerInfo | None
     home: str
     all_servers: list[ServerInfo]
+    ended: str | None = None  # a Slurm profile's recorded job that has ended: how it ended
 
 
 def find(
@@ -85,8 +86,9 @@ def find(
 
         # Never the Jupyter CLI here: on a login node it deletes the runtime files of
         # servers on compute nodes.
-        job_server = jobs.server_of(found)[1]
-        return Found(job_server, found.home, found.servers + ([job_server] if job_server else []))
+        job, job_server = jobs.server_of(found)
+        ended = jobs.how_it_ended(job, found.markers) if job is not None and job.gone else None
+        return Found(job_server, found.home, found.servers + ([job_server] if job_server else []), ended)
     server = pick(master.profile, found.servers, found.home)
     servers = found.servers
     if server is None:

@@ -199,6 +199,10 @@ def _connect_new(
                 cli_timeout=_left(deadline),
             )
             srv = found.server
+            if found.ended is not None and start_server:
+                import sys
+
+                print(f"jupytunnel: {profile.name}: {found.ended}; submitting a new one", file=sys.stderr, flush=True)
             if srv is None:
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
