@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from rig import SSHD, Rig, free_port, write_profile
+from slurm_cluster import SlurmCluster, missing_binaries
 
 _counter = itertools.count()
 
@@ -27,6 +28,24 @@ def rig() -> Iterator[Rig]:
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm(rig: Rig) -> Iterator[SlurmCluster]:
+    """A real one-node Slurm cluster whose login node is the rig's target (see slurm_cluster.py)."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(
+            f"Slurm is not installed (no {', '.join(missing)}): apt-get install slurmctld slurmd slurm-client munge"
+        )
+    # JUPYTUNNEL_TEST_SLURM_NETNS=0 exercises the fallback (node on 127.0.0.1) where netns works.
+    cluster = SlurmCluster(rig.slurm_conf.parent, isolate=os.environ.get("JUPYTUNNEL_TEST_SLURM_NETNS") != "0")
+    assert cluster.conf == rig.slurm_conf
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class JT:

@@ -132,6 +132,9 @@ class Rig:
         jconf.mkdir()
         # Jupyter refuses to run as root (CI) without this.
         (jconf / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"allow_root": True}}))
+        # Where the `slurm` fixture's cluster writes its configuration: the target plays the
+        # login node, so `ssh target sbatch ...` must find it (harmless when no cluster runs).
+        self.slurm_conf = self.root / "slurm" / "slurm.conf"
         self.remote_env = {
             "HOME": str(self.home),
             "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
@@ -141,6 +144,7 @@ class Rig:
             # Private tmux and screen servers, so tests never meet a real session.
             "TMUX_TMPDIR": str(self.root),
             "SCREENDIR": str(self.root / "screens"),
+            "SLURM_CONF": str(self.slurm_conf),
         }
         (self.root / "screens").mkdir(mode=0o700)
         self.client_key = self.root / "client_key"
