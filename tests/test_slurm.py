@@ -1,0 +1,184 @@
+"""The Slurm launcher end to end, against a real one-node Slurm cluster.
+
+The rig's target sshd is the login node; the compute node ``cn1`` runs in a network
+namespace of its own when the machine allows it, so a forward to the login node's
+127.0.0.1 instead of the node's address would fail these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import JT
+from helpers import api_status, procs_with, run_json, wait_for
+from slurm_cluster import SlurmCluster
+
+pytestmark = pytest.mark.integration
+
+TIME_LIMIT = "--time=00:10:00"
+
+
+def _remote_dir(jt: JT) -> Path:
+    return jt.rig.home / ".local/state/jupytunnel"
+
+
+def _record(jt: JT, name: str) -> dict[str, object]:
+    return json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+
+
+def _jobs(slurm: SlurmCluster) -> list[tuple[str, str, str]]:
+    return slurm.queue()
+
+
+def test_connect_reuse_status_and_stop(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("hpc", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    first = run_json(jt.run("connect", "hpc", "--json", "--timeout", "90", timeout=120))
+    assert first["started_server"] is True
+    assert api_status(first["url"]) == 200
+    job = first["job"]
+    assert job["node"] == slurm.node
+    assert job["state"] == "RUNNING"
+    assert [(j[0], j[1]) for j in _jobs(slurm)] == [(job["id"], "RUNNING")]
+    record = _record(jt, "hpc")
+    assert record["job"] == job["id"]
+    assert record["node"] == slurm.node
+    if slurm.isolated:
+        # The tunnel reaches the node at its own address, not the login node's loopback.
+        assert slurm.node_addr != "127.0.0.1"
+        port = int(str(record["remote"]).rsplit(":", 1)[1])
+        listeners = [
+            c for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr and c.laddr.port == port
+        ]
+        assert listeners == []  # Jupyter listens in the node's namespace only
+
+    status = run_json(jt.run("status", "hpc", "--json"))
+    assert status[0]["state"] == "up"
+    assert status[0]["job"]["id"] == job["id"]
+    assert status[0]["job"]["node"] == slurm.node
+    assert status[0]["job"]["time_left"]
+
+    # The token is in no process's argv (ours, ssh's, sshd's, slurm's, Jupyter's), and in
+    # none of the files the job leaves on the login node.
+    token = first["url"].split("token=")[1]
+    assert procs_with(token) == []
+    for path in _remote_dir(jt).iterdir():
+        if path.is_file():
+            assert token not in path.read_text(errors="replace"), path
+
+    # Disconnect leaves the job; connect again reuses it (same job, same server).
+    pid = record["server_pid"]
+    assert jt.run("disconnect", "hpc").returncode == 0
+    assert [j[0] for j in _jobs(slurm)] == [job["id"]]
+    again = run_json(jt.run("connect", "hpc", "--json", "--timeout", "60", timeout=90))
+    assert again["started_server"] is False
+    assert again["job"]["id"] == job["id"]
+    assert _record(jt, "hpc")["server_pid"] == pid
+    assert api_status(again["url"]) == 200
+
+    listing = run_json(jt.run("server", "list", "hpc", "--json"))
+    assert [s["pid"] for s in listing if s["profile"]] == [pid]
+    logs = jt.run("server", "logs", "hpc", "-n", "50")
+    assert logs.returncode == 0, logs.stderr
+    assert "Jupyter Server" in logs.stdout
+
+    stop = jt.run("server", "stop", "hpc")
+    assert stop.returncode == 0, stop.stderr
+    assert f"cancelled job {job['id']}" in stop.stdout
+    assert _jobs(slurm) == []
+    status = run_json(jt.run("status", "hpc", "--json"))
+    assert status[0]["state"] != "up"
+
+
+def test_a_job_that_cannot_start_times_out_with_its_reason_and_is_cancelled(slurm: SlurmCluster, jt: JT) -> None:
+    never = f"--mem={slurm.never_fits_mem_mb}"
+    jt.profile("big", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, never], "wait": 4})
+    result = jt.run("connect", "big", "--timeout", "60", timeout=90)
+    assert result.returncode == 1, result.stderr
+    assert "did not start Jupyter within" in result.stderr
+    assert "PENDING" in result.stderr
+    assert "cancelled job" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _jobs(slurm) == []
+
+
+def test_failing_setup_line_gives_the_job_output_and_an_empty_queue(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("broken", launcher="slurm", setup=["echo preparing; false"], slurm={"sbatch_args": [TIME_LIMIT]})
+    result = jt.run("connect", "broken", "--timeout", "60", timeout=90)
+    assert result.returncode == 1
+    assert "setup line 1 failed: echo preparing; false" in result.stderr
+    assert "preparing" in result.stderr  # the job's output tail
+    assert len(result.stderr.strip().splitlines()) <= 2
+    wait_for(lambda: _jobs(slurm) == [], 20, "the failed job to leave the queue")
+
+
+def test_ctrl_c_while_pending_cancels_the_job(slurm: SlurmCluster, jt: JT) -> None:
+    never = f"--mem={slurm.never_fits_mem_mb}"
+    jt.profile("waiting", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, never], "wait": 120})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupytunnel", "connect", "waiting"],
+        env=jt.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(_jobs(slurm)) == 1 or proc.poll() is not None, 30, "the job to be queued")
+        assert proc.poll() is None
+        assert _jobs(slurm)[0][1] == "PENDING"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "cancelled job" in err
+    assert _jobs(slurm) == []
+
+
+def test_dry_run_prints_the_batch_script_and_runs_nothing(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("dry", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    result = jt.run("--dry-run", "connect", "dry")
+    assert result.returncode == 0, result.stderr
+    assert "sbatch " + TIME_LIMIT + " --parsable --job-name=jupytunnel-dry" in result.stdout
+    assert "exec jupyter server --no-browser --port=0" in result.stdout
+    assert "-O forward -L 127.0.0.1:" in result.stdout
+    assert _jobs(slurm) == []
+    assert not (jt.state_dir / "tunnels" / "dry.json").exists()
+
+
+def test_doctor_checks_the_scheduler_and_the_partition(slurm: SlurmCluster, jt: JT) -> None:
+    partition = slurm.partition
+    jt.profile("doc", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, f"--partition={partition}"]})
+    result = jt.run("doctor", "doc", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["slurm doc"]["status"] == "ok", checks
+    assert checks["partition doc"]["status"] == "ok", checks
+    assert checks["jupyter doc"]["status"] == "ok", checks
+    jt.profile("doc2", launcher="slurm", slurm={"sbatch_args": ["--partition=nosuch"]})
+    result = jt.run("doctor", "doc2", "--json")
+    assert result.returncode == 1
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["partition doc2"]["status"] == "failed"
+    assert "nosuch" in checks["partition doc2"]["detail"]
+
+
+def test_kill_of_the_process_group_leaves_no_job_from_a_failed_submit(slurm: SlurmCluster, jt: JT) -> None:
+    """sbatch refusing the options (an unknown one) is one line, and nothing is queued."""
+    jt.profile("bad", launcher="slurm", slurm={"sbatch_args": ["--no-such-sbatch-option"]})
+    result = jt.run("connect", "bad", "--timeout", "30", timeout=60)
+    assert result.returncode == 1
+    assert "cannot submit the Jupyter job" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _jobs(slurm) == []
+    assert not os.path.exists(_remote_dir(jt) / "bad.token")
