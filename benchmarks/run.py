@@ -25,6 +25,7 @@ if str(HERE) not in sys.path:
 
 import benchvenv  # noqa: E402 - the benchmarks folder is put on the path just above
 import harness  # noqa: E402
+import pair_slurm  # noqa: E402
 import pairs  # noqa: E402
 import profiling  # noqa: E402
 import report  # noqa: E402
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         5: lambda: pairs.pair_status_scale(bench),
         6: lambda: pairs.pair_completion(bench),
         7: lambda: pairs.pair_throughput(bench, venv),
+        8: lambda: pair_slurm.pair_slurm(bench),
     }
     results: list[PairResult] = []
     sections: list[profiling.Section] = []
