@@ -182,3 +182,25 @@ def test_kill_of_the_process_group_leaves_no_job_from_a_failed_submit(slurm: Slu
     assert "Traceback" not in result.stderr
     assert _jobs(slurm) == []
     assert not os.path.exists(_remote_dir(jt) / "bad.token")
+
+
+def test_a_job_that_ended_is_stale_and_the_next_connect_submits_anew(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("ends", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    first = run_json(jt.run("connect", "ends", "--json", "--timeout", "90", timeout=120))
+    old = first["job"]["id"]
+    # The job ends behind our back (its time limit, an admin): Slurm cancels it.
+    slurm.run("scancel", old)
+    slurm.wait_queue_empty(timeout=30)
+    status = run_json(jt.run("status", "ends", "--json"))
+    assert status[0]["state"] == "stale"
+    assert status[0]["job"]["state"] == "GONE"
+    again = jt.run("connect", "ends", "--json", "--timeout", "90", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"job {old} ended" in again.stderr
+    new = json.loads(again.stdout)["job"]
+    assert new["id"] != old
+    assert new["state"] == "RUNNING"
+    # disconnect --stop-server cancels the job and waits until it has left the queue.
+    done = jt.run("disconnect", "ends", "--stop-server")
+    assert done.returncode == 0, done.stderr
+    assert _jobs(slurm) == []
