@@ -67,6 +67,16 @@ class _Spinner:
             sys.stderr.write("\r\033[K")  # before any message, so it does not land mid-line
 
 
+DEFAULT_TIMEOUT = 30.0
+SLURM_READY_WAIT = 120.0  # from RUNNING to a server that answers (the job's Jupyter start)
+
+
+def default_timeout(profile: Profile) -> float:
+    if profile.launcher == "slurm":
+        return profile.slurm.wait + SLURM_READY_WAIT
+    return DEFAULT_TIMEOUT
+
+
 def connect(
     name: str,
     *,
@@ -74,17 +84,20 @@ def connect(
     no_browser: bool = False,
     no_start: bool = False,
     as_json: bool = False,
-    timeout: float = 30.0,
+    timeout: float | None = None,
     watch: bool = False,
     dry_run: bool = False,
 ) -> None:
-    """``jupytunnel connect``: reuse or open the tunnel, print the URL, open the browser."""
+    """``jupytunnel connect``: reuse or open the tunnel, print the URL, open the browser.
+
+    ``timeout``: the whole command's bound; None: 30 s, or for a Slurm profile the time its
+    job may wait in the queue (``[slurm] wait``) plus the time Jupyter may take to start."""
     from jupytunnel import profiles, tunnel
     from jupytunnel.output import dry_run_lines
 
     profile = profiles.load(name)
     port = parse_local_port(local_port)
-    timeout = parse_timeout(timeout)
+    timeout = parse_timeout(timeout) if timeout is not None else default_timeout(profile)
     if dry_run:
         dry_run_lines(tunnel.plan_connect(profile, local_port=port))
         return

@@ -46,7 +46,7 @@ def _connect(args: list[str]) -> bool:
         return False
     names, opts = parsed
     try:
-        timeout = float(opts.get("timeout", "30"))
+        timeout = float(opts["timeout"]) if "timeout" in opts else None
     except ValueError:
         return False  # Typer words the error
     from jupytunnel import actions

@@ -111,10 +111,10 @@ def start(
     import secrets
 
     profile = master.profile
-    deadline = time.monotonic() + min(timeout, profile.slurm.wait)
+    deadline = time.monotonic() + timeout
     job_id = submit(master, token=secrets.token_hex(24), timeout=min(timeout, ROUND_TRIP_TIMEOUT * 3))
     try:
-        return _wait(master, job_id, deadline=deadline, tick=tick)
+        return _wait(master, job_id, deadline=deadline, queue_deadline=time.monotonic() + profile.slurm.wait, tick=tick)
     except BaseException as exc:
         with contextlib.suppress(JupytunnelError, CommandError, KeyboardInterrupt):
             if cancel(master) is not None:
@@ -123,7 +123,11 @@ def start(
         raise
 
 
-def _wait(master: Master, job_id: str, *, deadline: float, tick: Callable[[str], None]) -> ServerInfo:
+def _wait(
+    master: Master, job_id: str, *, deadline: float, queue_deadline: float, tick: Callable[[str], None]
+) -> ServerInfo:
+    """Until the job's server is ready: ``queue_deadline`` bounds the time the job may wait
+    to run ([slurm] wait), ``deadline`` the whole (--timeout)."""
     profile = master.profile
     started = time.monotonic()
     poll = FIRST_POLL
@@ -143,7 +147,8 @@ def _wait(master: Master, job_id: str, *, deadline: float, tick: Callable[[str],
                 f"Jupyter job {job_id} failed on {profile.host}: {reason}" + (f"; job output: {tail}" if tail else "")
             )
         last = job
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline or (job.state == "PENDING" and now >= queue_deadline):
             state = f"{job.state} ({job.reason})" if job.reason and job.reason != "None" else job.state
             raise JupytunnelError(
                 f"job {job_id} did not start Jupyter within {time.monotonic() - started:.0f} s (state {state}); "

@@ -19,16 +19,24 @@ app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_ar
 @app.command("start")
 def start(
     name: ProfileName,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 60.0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Give up after this many seconds (default 60; a slurm profile: its [slurm] wait plus 120).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the profile's Jupyter server on the remote (or report the one running).
 
     Example: jupytunnel server start aura
     """
     from jupytunnel import launchers, master, profiles, remote, runner, server, state
-    from jupytunnel.actions import parse_timeout
+    from jupytunnel.actions import SLURM_READY_WAIT, parse_timeout
 
     profile = profiles.load(name)
+    if timeout is None:
+        timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else 60.0
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None

@@ -21,7 +21,13 @@ def connect(
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the browser.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Never start a server; fail if none runs.")] = False,
     json_: JsonFlag = False,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Give up after this many seconds (default 30; a slurm profile: its [slurm] wait plus 120).",
+            show_default=False,
+        ),
+    ] = None,
     watch: Annotated[
         bool, typer.Option("--watch", help="Stay in the foreground; reconnect when the tunnel drops.")
     ] = False,
