@@ -96,6 +96,21 @@ def _owner_alive(entry: dict[str, object]) -> bool:
         return False
 
 
+def _kill_stale_daemons(entry: dict[str, object]) -> None:
+    """The daemons a dead run recorded, each only if it is still that process (same start
+    time) and still runs with that run's configuration or munge folder."""
+    conf = str(entry.get("conf", ""))
+    marker = str(Path(conf).parent) if conf else None
+    pids = []
+    daemons = entry.get("daemons")
+    for d in daemons if isinstance(daemons, list) else []:
+        with contextlib.suppress(psutil.Error, KeyError, ValueError, TypeError):
+            p = psutil.Process(int(d["pid"]))
+            if marker and abs(p.create_time() - float(d["started"])) < 1 and any(marker in a for a in p.cmdline()):
+                pids.append(p.pid)
+    _kill_pids(pids)
+
+
 def clean_stale_namespaces() -> list[str]:
     """Remove namespaces and veths recorded in REGISTRY by runs that are gone; their names."""
     removed = []
@@ -106,6 +121,7 @@ def clean_stale_namespaces() -> list[str]:
             continue
         if _owner_alive(entry):
             continue
+        _kill_stale_daemons(entry)
         _remove_netns(str(entry["ns"]), str(entry["veth"]))
         f.unlink(missing_ok=True)
         removed.append(str(entry["ns"]))
@@ -135,6 +151,7 @@ class SlurmCluster:
         self.isolated = False
         self.node_addr = "127.0.0.1"
         self.ctld_addr = "127.0.0.1"
+        self.why_not_isolated = "" if isolate else "isolation not asked for"
         self.ns: str | None = None
         self.veth_host: str | None = None
         self._slot_file: Path | None = None
@@ -206,46 +223,89 @@ class SlurmCluster:
         raise RuntimeError(f"munged did not start: {self._tail(folder / 'munged.log')}{self._tail(log)}")
 
     def _make_netns(self) -> None:
-        """The node's own network namespace and a veth /30 to it; on any failure, no isolation."""
-        if os.geteuid() != 0 or not all(os.access(p, os.X_OK) for p in (IP, NSENTER, UNSHARE)):
+        """The node's own network namespace and a veth /30 to it; on any failure, no isolation
+        (``why_not_isolated`` says why)."""
+        if os.geteuid() != 0:
+            self.why_not_isolated = "not root: no network namespace"
             return
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
+        tools = [p for p in (IP, NSENTER, UNSHARE) if not os.access(p, os.X_OK)]
+        if tools:
+            self.why_not_isolated = f"missing {', '.join(tools)}"
+            return
+        try:
             REGISTRY.mkdir(mode=0o700, exist_ok=True)
             clean_stale_namespaces()
-            used = self._host_networks()
-            for i in range(SLOTS):
-                slot = (os.getpid() + i) % SLOTS
-                net = ipaddress.ip_network(f"{SUBNET[slot * 4]}/30")
-                if slot == 0 or any(net.overlaps(u) for u in used):
-                    continue
-                slot_file = REGISTRY / f"slot-{slot}.json"
-                try:
-                    fd = os.open(slot_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except FileExistsError:
-                    continue
-                ns, veth = f"jts{slot}", f"jts{slot}h"
-                me = psutil.Process()
-                with os.fdopen(fd, "w") as f:
-                    json.dump({"ns": ns, "veth": veth, "pid": me.pid, "started": me.create_time()}, f)
-                self._slot_file, self.ns, self.veth_host = slot_file, ns, veth
-                host, node = str(net[1]), str(net[2])
-                inner = f"jts{slot}n"
-                steps = [
-                    [IP, "netns", "add", ns],
-                    [IP, "link", "add", veth, "type", "veth", "peer", "name", inner],
-                    [IP, "link", "set", inner, "netns", ns],
-                    [IP, "addr", "add", f"{host}/30", "dev", veth],
-                    [IP, "link", "set", veth, "up"],
-                    [IP, "-n", ns, "addr", "add", f"{node}/30", "dev", inner],
-                    [IP, "-n", ns, "link", "set", inner, "up"],
-                    [IP, "-n", ns, "link", "set", "lo", "up"],
-                ]
-                for step in steps:
-                    if _run(step).returncode != 0:
-                        self._drop_netns()
-                        return
-                self.isolated, self.node_addr, self.ctld_addr = True, node, host
+            slot = self._reserve_slot()
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.why_not_isolated = f"{REGISTRY}: {exc}"
+            return
+        if slot is None:
+            self.why_not_isolated = f"no free /30 in {SUBNET}"
+            return
+        net = ipaddress.ip_network(f"{SUBNET[slot * 4]}/30")
+        host, node = str(net[1]), str(net[2])
+        ns, inner = self.ns, f"jts{slot}n"
+        assert ns is not None and self.veth_host is not None
+        steps = [
+            [IP, "netns", "add", ns],
+            [IP, "link", "add", self.veth_host, "type", "veth", "peer", "name", inner],
+            [IP, "link", "set", inner, "netns", ns],
+            [IP, "addr", "add", f"{host}/30", "dev", self.veth_host],
+            [IP, "link", "set", self.veth_host, "up"],
+            [IP, "-n", ns, "addr", "add", f"{node}/30", "dev", inner],
+            [IP, "-n", ns, "link", "set", inner, "up"],
+            [IP, "-n", ns, "link", "set", "lo", "up"],
+        ]
+        for step in steps:
+            res = _run(step)
+            if res.returncode != 0:
+                self.why_not_isolated = f"{' '.join(step[1:])}: {res.stderr.strip()}"
+                self._drop_netns()
                 return
+        self.isolated, self.node_addr, self.ctld_addr = True, node, host
+
+    def _reserve_slot(self) -> int | None:
+        """A /30 of SUBNET that no run holds and no interface here overlaps, reserved by its
+        REGISTRY file (O_EXCL); sets ``ns``/``veth_host`` to the names derived from it."""
+        used = self._host_networks()
+        for i in range(SLOTS):
+            slot = (os.getpid() + i) % SLOTS
+            net = ipaddress.ip_network(f"{SUBNET[slot * 4]}/30")
+            if slot == 0 or any(net.overlaps(u) for u in used):
+                continue
+            slot_file = REGISTRY / f"slot-{slot}.json"
+            try:
+                fd = os.open(slot_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            self._slot_file, self.ns, self.veth_host = slot_file, f"jts{slot}", f"jts{slot}h"
+            self._record()
+            return slot
+        return None
+
+    def _record(self) -> None:
+        """Write what a later run needs to clean up after this one if it dies: the names, the
+        owner (this process) and the daemons, each with its start time."""
+        if self._slot_file is None:
+            return
+        me = psutil.Process()
+        daemons = []
+        for proc in self.procs.values():
+            with contextlib.suppress(psutil.Error):
+                daemons.append({"pid": proc.pid, "started": psutil.Process(proc.pid).create_time()})
+        entry = {
+            "ns": self.ns,
+            "veth": self.veth_host,
+            "pid": me.pid,
+            "started": me.create_time(),
+            "conf": str(self.conf),
+            "daemons": daemons,
+        }
+        tmp = self._slot_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(entry))
+        tmp.chmod(0o600)
+        tmp.replace(self._slot_file)
 
     @staticmethod
     def _host_networks() -> list[ipaddress.IPv4Network]:
@@ -332,6 +392,7 @@ class SlurmCluster:
             slurmd = [NSENTER, f"--net=/run/netns/{self.ns}", UNSHARE, "--uts", "sh", "-c", script]
         with (out_dir / "slurmd.out").open("ab") as out:
             self.procs["slurmd"] = subprocess.Popen(slurmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        self._record()
 
     def _wait_idle(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -410,10 +471,9 @@ class SlurmCluster:
         job_procs = self._job_processes()
         for name in ("slurmd", "slurmctld", "munged"):
             _stop_proc(self.procs.get(name))
-        if self.isolated:
+        _kill_pids(job_procs)
+        if self.ns:
             self._drop_netns()
-        else:
-            _kill_pids(job_procs)
 
     def _job_processes(self) -> list[int]:
         """Without a namespace: processes left from our jobs, known by our private SLURM_CONF."""

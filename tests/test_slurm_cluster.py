@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import psutil
 import pytest
 from helpers import wait_for
 from rig import Rig
-from slurm_cluster import SlurmCluster
+from slurm_cluster import NSENTER, SlurmCluster, clean_stale_namespaces
 
 pytestmark = pytest.mark.integration
 
@@ -64,10 +65,12 @@ def test_cluster_is_up(slurm: SlurmCluster) -> None:
     assert (state, addr, int(cpus), int(mem)) == ("idle", slurm.node_addr, slurm.cpus, slurm.memory_mb)
     assert slurm.conf.is_file()
     if slurm.isolated:
+        assert not slurm.why_not_isolated
         assert slurm.node_addr.startswith("10.214.")
         assert slurm.ns is not None
         assert Path(f"/run/netns/{slurm.ns}").exists()
     else:
+        assert slurm.why_not_isolated  # a reason, for the skip messages of tests that need isolation
         assert slurm.node_addr == "127.0.0.1"
 
 
@@ -178,3 +181,34 @@ def test_job_larger_than_every_node_is_refused_at_submission(rig: Rig, slurm: Sl
     assert res.returncode == 1
     assert "Requested node configuration is not available" in res.stderr
     assert slurm.queue() == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_namespace_left_by_a_dead_run_is_removed(tmp_path: Path) -> None:
+    """A run killed before its stop(): the next run removes its namespace, veth and what
+    still runs in that namespace, by the names recorded in the registry."""
+    cluster = SlurmCluster(tmp_path / "c")
+    cluster._make_netns()
+    if not cluster.isolated:
+        pytest.skip(f"no network namespace here: {cluster.why_not_isolated}")
+    ns, veth, slot_file = cluster.ns, cluster.veth_host, cluster._slot_file
+    assert ns and veth and slot_file
+    left = subprocess.Popen([NSENTER, f"--net=/run/netns/{ns}", "sleep", "300"])
+    owner = subprocess.Popen(["sleep", "300"])  # stands for the test process that died
+    entry = json.loads(slot_file.read_text())
+    entry.update(pid=owner.pid, started=psutil.Process(owner.pid).create_time())
+    slot_file.write_text(json.dumps(entry))
+    try:
+        assert ns not in clean_stale_namespaces()  # its owner still lives
+        owner.kill()
+        owner.wait(10)
+        assert ns in clean_stale_namespaces()
+        wait_for(lambda: left.poll() is not None, 10, "the process left in the namespace to be killed")
+        assert not Path(f"/run/netns/{ns}").exists()
+        assert not Path(f"/sys/class/net/{veth}").exists()
+        assert not slot_file.exists()
+    finally:
+        for p in (left, owner):
+            p.kill()
+            p.wait(10)
+        cluster._drop_netns()
