@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from jupytunnel.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, JupytunnelError
+from jupytunnel.errors import EXIT_BUG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, JupytunnelError
 
 
 def _fail(message: str, code: int) -> int:
@@ -13,7 +13,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 3 bug, 130 interrupted)."""
     args = sys.argv[1:] if argv is None else argv
     try:
         from jupytunnel import fastpath
@@ -35,7 +35,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _unexpected(exc: BaseException) -> int:
-    """The last resort: a bug or an OS failure we did not foresee is still one line."""
+    """The last resort. An OS failure we did not foresee (a full disk, a permission) is a
+    failure, said in one line; anything else is a bug of ours: exit 3, one line that says so,
+    and the traceback in a log file (as pre-commit does), never on the terminal."""
     import os
 
     if os.environ.get("JUPYTUNNEL_DEBUG"):
@@ -43,26 +45,70 @@ def _unexpected(exc: BaseException) -> int:
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}", EXIT_FAILURE)
-    return _fail(
-        f"unexpected error ({type(exc).__name__}: {exc}); set JUPYTUNNEL_DEBUG=1 for a traceback", EXIT_FAILURE
-    )
+    log = _log_traceback(exc)
+    said = f"the traceback is in {log}" if log else "set JUPYTUNNEL_DEBUG=1 to see the traceback"
+    return _fail(f"an unexpected error has occurred, a bug ({type(exc).__name__}: {exc}); {said}", EXIT_BUG)
+
+
+def _log_traceback(exc: BaseException) -> str | None:
+    """Append the traceback to ``crash.log`` in the state folder (0600); its path, or None."""
+    import os
+    import time
+    import traceback
+
+    from jupytunnel import __version__, paths
+
+    try:
+        folder = paths.ensure_private_dir(paths.state_dir())
+        path = folder / "crash.log"
+        text = (
+            f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} jupytunnel {__version__} "
+            f"argv={sys.argv[1:]!r}\n" + "".join(traceback.format_exception(exc))
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as log:
+            log.write(text)
+    except (OSError, JupytunnelError):
+        return None
+    return str(path)
 
 
 def _click_exception(exc: Exception) -> int:
-    name = type(exc).__name__
-    if name == "Abort":
+    """Click's own exceptions (Typer's vendored copy, or the click package Typer used to
+    require); anything else is unexpected."""
+    exceptions = _click_exceptions()
+    if exceptions is None:
+        return _unexpected(exc)
+    abort, exit_, click_error = exceptions
+    if isinstance(exc, abort):
         return _fail("interrupted", EXIT_INTERRUPTED)
-    if name == "Exit":
+    if isinstance(exc, exit_):
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         return int(code or 0)
-    format_message = getattr(exc, "format_message", None)
-    if callable(format_message):
-        message = str(format_message()).replace("\n", " ")
+    if isinstance(exc, click_error):
+        message = str(getattr(exc, "format_message", exc.__str__)()).replace("\n", " ")
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         code = getattr(exc, "exit_code", EXIT_USAGE)
         return _fail(message + hint, int(code) if code else EXIT_USAGE)
     return _unexpected(exc)
+
+
+def _click_exceptions() -> tuple[type[BaseException], type[BaseException], type[BaseException]] | None:
+    """Abort, Exit and ClickException as the installed Typer raises them (Typer 0.28 carries
+    its own copy of click; earlier ones used the click package)."""
+    try:
+        import typer
+    except ImportError:
+        return None
+    try:
+        from typer._click.exceptions import ClickException  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from click.exceptions import ClickException  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            return None
+    return typer.Abort, typer.Exit, ClickException
 
 
 def main() -> None:

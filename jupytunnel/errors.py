@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_BUG = 3  # an unexpected exception: a bug of ours, with its traceback in a log file
 EXIT_INTERRUPTED = 130
 
 
