@@ -322,6 +322,8 @@ def _environment_lines(profile: Profile, say: str, lines: list[str]) -> list[str
     from jupytunnel import remote
 
     lines.append(
+        # The workdir as the user wrote it, tilde included, is a message here, not a path.
+        "# shellcheck disable=SC2088\n"
         f"cd {remote.quote_workdir(profile.workdir)} 2>/dev/null || {say} workdir-missing {_q(profile.workdir)}"
     )
     for i, line in enumerate(profile.setup, 1):

@@ -254,7 +254,7 @@ def server_list_script(profile: Profile) -> str:
     cli = command_line(jupyter_cli(profile))
     return (
         PRELUDE
-        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null || :\n"
         + setup_lines(profile, fd="2")
         + f"{cli} server list --json 2>/dev/null || {cli} notebook list --json 2>/dev/null\n"
     )
@@ -272,7 +272,7 @@ def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, mu
     pid = int(server.pid)
     script = (
         PRELUDE
-        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null\n"
+        + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null || :\n"
         + setup_lines(profile, fd="2")
         + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
         # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
