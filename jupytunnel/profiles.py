@@ -1,7 +1,7 @@
 """Profiles: one TOML file a profile, validated on every load.
 
 Validation never raises anything but ``ProfileError`` (exit 2, one line), whatever the input:
-``tests/test_profiles_fuzz.py`` proves that with hypothesis.
+``tests/test_profiles.py`` proves that with hypothesis.
 """
 
 from __future__ import annotations
@@ -378,7 +378,9 @@ def list_names() -> list[str]:
     except OSError:
         return []
     names = [e[:-5] for e in entries if e.endswith(".toml")]
-    return sorted(n for n in names if NAME_RE.fullmatch(n))
+    # A stray file whose name is no valid profile name (too long, a space) is not a
+    # profile: listing it would fail every command that lists.
+    return sorted(n for n in names if len(n) <= MAX_NAME_LEN and NAME_RE.fullmatch(n))
 
 
 def dump(profile: Profile) -> bytes:

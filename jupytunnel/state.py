@@ -75,7 +75,7 @@ def load(profile: str) -> TunnelRecord | None:
 
 
 def load_all() -> list[TunnelRecord]:
-    from jupytunnel.profiles import NAME_RE
+    from jupytunnel.profiles import MAX_NAME_LEN, NAME_RE
 
     try:
         names = sorted(os.listdir(paths.tunnels_dir()))
@@ -83,7 +83,7 @@ def load_all() -> list[TunnelRecord]:
         return []
     records = []
     for name in names:
-        if name.endswith(".json") and NAME_RE.fullmatch(name[:-5]):
+        if name.endswith(".json") and len(name) - 5 <= MAX_NAME_LEN and NAME_RE.fullmatch(name[:-5]):
             rec = load(name[:-5])
             if rec is not None:
                 records.append(rec)

@@ -157,3 +157,21 @@ def test_no_traceback_on_text(text: str) -> None:
         profiles.build("x", raw, {}, "x.toml")
     except ProfileError as exc:
         assert "\n" not in str(exc)
+
+
+def test_stray_files_with_invalid_names_are_not_listed(tmp_path, monkeypatch) -> None:
+    """A 120-character *.toml or *.json is no profile and no tunnel record: listings skip it."""
+    from jupytunnel import profiles as p
+    from jupytunnel import state
+
+    monkeypatch.setenv("JUPYTUNNEL_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.setenv("JUPYTUNNEL_STATE_DIR", str(tmp_path / "st"))
+    folder = tmp_path / "cfg" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / ("x" * 120 + ".toml")).write_text('host = "h"\n')
+    (folder / "ok.toml").write_text('host = "h"\n')
+    assert p.list_names() == ["ok"]
+    tunnels = tmp_path / "st" / "tunnels"
+    tunnels.mkdir(parents=True)
+    (tunnels / ("y" * 120 + ".json")).write_text("{}")
+    assert state.load_all() == []
