@@ -7,11 +7,21 @@ the compute node ``cn1`` gets a network namespace of its own, linked to the host
 reachable from the host side at that address and not on the host's 127.0.0.1, as on a real
 cluster. Otherwise the node shares the host's network (``isolated = False``).
 Facts behind the choices: ../shared/notes/slurm-test-cluster.md.
+
+What a job sees on cn1 (checked by test_slurm_cluster.py): SLURM_CONF (sbatch exports the
+submitter's environment, and slurmd sets it too), SLURMD_NODENAME=cn1, ``hostname`` = cn1 (only
+when isolated: otherwise the machine's own name), and ``sinfo -h -n "$SLURMD_NODENAME" -o %o``
+gives ``node_addr``, the address to bind. ``squeue -j ID`` prints nothing once a job has ended;
+``squeue -j ID -t all`` (or ``scontrol show job ID``) still shows e.g. ``FAILED|(NonZeroExitCode)``
+for MinJobAge seconds. A job asking more memory than any node has is refused by sbatch
+(exit 1, "Requested node configuration is not available"); one asking more than cn1 but not more
+than the down spare node cn2 is accepted and stays PENDING.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import ipaddress
 import json
 import os
@@ -68,9 +78,15 @@ def _kill_pids(pids: list[int]) -> None:
     procs = []
     for pid in pids:
         with contextlib.suppress(psutil.Error):
-            p = psutil.Process(pid)
+            procs.append(psutil.Process(pid))
+    _kill_procs(procs)
+
+
+def _kill_procs(procs: list[psutil.Process]) -> None:
+    """SIGKILL; psutil refuses to signal a PID that now belongs to another process."""
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-            procs.append(p)
     psutil.wait_procs(procs, timeout=5)
 
 
@@ -337,8 +353,9 @@ class SlurmCluster:
             "SlurmctldHost": f"localhost({self.ctld_addr})",
             "SlurmctldPort": self.ctld_port,
             "SlurmdPort": self.slurmd_port,
-            "SlurmUser": "root",
-            "SlurmdUser": "root",
+            # root here (and in CI); another user only gets a cluster that runs its own jobs.
+            "SlurmUser": getpass.getuser(),
+            "SlurmdUser": getpass.getuser(),
             "AuthType": "auth/munge",
             "CredType": "cred/munge",
             "AuthInfo": f"socket={self.munge_socket}",
@@ -445,6 +462,13 @@ class SlurmCluster:
             time.sleep(0.05)
         raise TimeoutError(f"queue not empty after {timeout} s: {left}")
 
+    def cancel_all(self, timeout: float = 30) -> None:
+        """scancel every job of the partition and wait until squeue shows none."""
+        res = self.run("scancel", "--full", "--partition", self.partition, timeout=min(timeout, 10))
+        if res.returncode != 0:
+            raise RuntimeError(f"scancel failed: {res.stderr.strip()}")
+        self.wait_queue_empty(timeout)
+
     def logs(self, chars: int = 1500) -> str:
         return "".join(
             f"\n--- {f.name}\n{self._tail(f, chars)}"
@@ -466,16 +490,18 @@ class SlurmCluster:
         ctld = self.procs.get("slurmctld")
         if ctld is not None and ctld.poll() is None:
             with contextlib.suppress(Exception):
-                self.run("scancel", "--full", "--partition", self.partition, timeout=10)
-                self.wait_queue_empty(timeout=15)
+                self.cancel_all(timeout=15)
         job_procs = self._job_processes()
         for name in ("slurmd", "slurmctld", "munged"):
-            _stop_proc(self.procs.get(name))
-        _kill_pids(job_procs)
-        if self.ns:
-            self._drop_netns()
+            with contextlib.suppress(Exception):
+                _stop_proc(self.procs.get(name))
+        with contextlib.suppress(Exception):
+            _kill_procs(job_procs)
+        if self.ns or self._slot_file:
+            with contextlib.suppress(Exception):
+                self._drop_netns()
 
-    def _job_processes(self) -> list[int]:
+    def _job_processes(self) -> list[psutil.Process]:
         """Without a namespace: processes left from our jobs, known by our private SLURM_CONF."""
         if self.isolated:
             return []
@@ -486,5 +512,5 @@ class SlurmCluster:
                 env = p.info["environ"] or {}
                 # SLURM_JOB_ID too: the rig's ssh sessions carry SLURM_CONF as well.
                 if f"SLURM_CONF={env.get('SLURM_CONF')}" == mine and "SLURM_JOB_ID" in env:
-                    found.append(p.pid)
+                    found.append(p)
         return found

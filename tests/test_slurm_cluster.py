@@ -27,8 +27,7 @@ def jobdir(rig: Rig, slurm: SlurmCluster) -> Iterator[Path]:
     folder = Path(rig.home) / f"slurmtest-{secrets.token_hex(4)}"
     folder.mkdir(mode=0o700)
     yield folder
-    slurm.run("scancel", "--partition", slurm.partition)
-    slurm.wait_queue_empty(timeout=30)
+    slurm.cancel_all()
 
 
 def sbatch(rig: Rig, *args: str) -> str:
