@@ -168,6 +168,7 @@ class SlurmCluster:
         self.node_addr = "127.0.0.1"
         self.ctld_addr = "127.0.0.1"
         self.why_not_isolated = "" if isolate else "isolation not asked for"
+        self.own_pids = False  # the node's processes in a PID namespace of their own
         self.ns: str | None = None
         self.veth_host: str | None = None
         self._slot_file: Path | None = None
@@ -404,9 +405,26 @@ class SlurmCluster:
         slurmd = [SLURMD, "-D", "-f", str(self.conf), "-N", self.node]
         if self.isolated:
             # Not `ip netns exec`: it remounts /sys, hiding the cgroup tree slurmd needs.
-            # nsenter, unshare and sh all exec: the Popen PID ends up being slurmd's.
+            # A PID namespace too (with its own /proc), as on a real node: the PIDs in a job's
+            # runtime file mean nothing on the login node (`jupyter server list` there deletes
+            # such files), and when slurmd, its init, exits, the kernel ends every job process.
+            # The Popen is unshare (it waits, ignoring SIGTERM; --kill-child: SIGKILL to slurmd
+            # if unshare dies); slurmd is its child (sh execs it).
             script = f"hostname {self.node} && exec {' '.join(slurmd)}"
-            slurmd = [NSENTER, f"--net=/run/netns/{self.ns}", UNSHARE, "--uts", "sh", "-c", script]
+            slurmd = [
+                NSENTER,
+                f"--net=/run/netns/{self.ns}",
+                UNSHARE,
+                "--uts",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "sh",
+                "-c",
+                script,
+            ]
+            self.own_pids = True
         with (out_dir / "slurmd.out").open("ab") as out:
             self.procs["slurmd"] = subprocess.Popen(slurmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         self._record()
@@ -492,6 +510,9 @@ class SlurmCluster:
             with contextlib.suppress(Exception):
                 self.cancel_all(timeout=15)
         job_procs = self._job_processes()
+        if self.own_pids:
+            with contextlib.suppress(Exception):
+                self._stop_namespaced_slurmd()
         for name in ("slurmd", "slurmctld", "munged"):
             with contextlib.suppress(Exception):
                 _stop_proc(self.procs.get(name))
@@ -500,6 +521,30 @@ class SlurmCluster:
         if self.ns or self._slot_file:
             with contextlib.suppress(Exception):
                 self._drop_netns()
+
+    def _stop_namespaced_slurmd(self) -> None:
+        """SIGTERM to slurmd itself (unshare ignores it), the child of our unshare, if it still
+        runs our configuration; unshare exits with it."""
+        proc = self.procs.get("slurmd")
+        if proc is None or proc.poll() is not None:
+            return
+        for child in psutil.Process(proc.pid).children():
+            if child.name() == "slurmd" and str(self.conf) in child.cmdline():
+                child.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+    def host_pid(self, node_pid: int) -> int | None:
+        """The host's PID of a process that has PID ``node_pid`` on the node (a job's ``$$``,
+        the pid in a runtime file); the same number when the node has no PID namespace."""
+        if not self.own_pids:
+            return node_pid
+        for pid in _netns_pids(self.ns or ""):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and line.split()[-1] == str(node_pid):
+                        return pid
+        return None
 
     def _job_processes(self) -> list[psutil.Process]:
         """Without a namespace: processes left from our jobs, known by our private SLURM_CONF."""
