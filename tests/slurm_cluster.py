@@ -3,9 +3,11 @@
 Everything (munge key, slurm.conf, state, spool, logs, pid files) lives under one root folder;
 the daemons are our children, stopped by PID. When running as root and ``ip netns add`` works,
 the compute node ``cn1`` gets a network namespace of its own, linked to the host by a veth pair
-(10.214.x.y/30), and a hostname of its own (a UTS namespace): a job binding the node address is
-reachable from the host side at that address and not on the host's 127.0.0.1, as on a real
-cluster. Otherwise the node shares the host's network (``isolated = False``).
+(10.214.x.y/30), a hostname of its own (a UTS namespace) and PIDs of its own (a PID namespace
+with its own /proc; ``host_pid()`` maps back): a job binding the node address is reachable from
+the host side at that address and not on the host's 127.0.0.1, and a PID in a job's runtime file
+is not a process of the login node, as on a real cluster. Otherwise the node shares the host's
+network, hostname and PIDs (``isolated = False``, ``why_not_isolated`` says why).
 Facts behind the choices: ../shared/notes/slurm-test-cluster.md.
 
 What a job sees on cn1 (checked by test_slurm_cluster.py): SLURM_CONF (sbatch exports the
@@ -183,7 +185,7 @@ class SlurmCluster:
 
     def start(self, timeout: float = 60) -> None:
         t0 = time.monotonic()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             self._start_munge()
             if self.want_isolation:
