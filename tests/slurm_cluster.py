@@ -3,15 +3,27 @@
 Everything (munge key, slurm.conf, state, spool, logs, pid files) lives under one root folder;
 the daemons are our children, stopped by PID. When running as root and ``ip netns add`` works,
 the compute node ``cn1`` gets a network namespace of its own, linked to the host by a veth pair
-(10.214.x.y/30), and a hostname of its own (a UTS namespace): a job binding the node address is
-reachable from the host side at that address and not on the host's 127.0.0.1, as on a real
-cluster. Otherwise the node shares the host's network (``isolated = False``).
+(10.214.x.y/30), a hostname of its own (a UTS namespace) and PIDs of its own (a PID namespace
+with its own /proc; ``host_pid()`` maps back): a job binding the node address is reachable from
+the host side at that address and not on the host's 127.0.0.1, and a PID in a job's runtime file
+is not a process of the login node, as on a real cluster. Otherwise the node shares the host's
+network, hostname and PIDs (``isolated = False``, ``why_not_isolated`` says why).
 Facts behind the choices: ../shared/notes/slurm-test-cluster.md.
+
+What a job sees on cn1 (checked by test_slurm_cluster.py): SLURM_CONF (sbatch exports the
+submitter's environment, and slurmd sets it too), SLURMD_NODENAME=cn1, ``hostname`` = cn1 (only
+when isolated: otherwise the machine's own name), and ``sinfo -h -n "$SLURMD_NODENAME" -o %o``
+gives ``node_addr``, the address to bind. ``squeue -j ID`` prints nothing once a job has ended;
+``squeue -j ID -t all`` (or ``scontrol show job ID``) still shows e.g. ``FAILED|(NonZeroExitCode)``
+for MinJobAge seconds. A job asking more memory than any node has is refused by sbatch
+(exit 1, "Requested node configuration is not available"); one asking more than cn1 but not more
+than the down spare node cn2 is accepted and stays PENDING.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import ipaddress
 import json
 import os
@@ -68,9 +80,15 @@ def _kill_pids(pids: list[int]) -> None:
     procs = []
     for pid in pids:
         with contextlib.suppress(psutil.Error):
-            p = psutil.Process(pid)
+            procs.append(psutil.Process(pid))
+    _kill_procs(procs)
+
+
+def _kill_procs(procs: list[psutil.Process]) -> None:
+    """SIGKILL; psutil refuses to signal a PID that now belongs to another process."""
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-            procs.append(p)
     psutil.wait_procs(procs, timeout=5)
 
 
@@ -152,6 +170,7 @@ class SlurmCluster:
         self.node_addr = "127.0.0.1"
         self.ctld_addr = "127.0.0.1"
         self.why_not_isolated = "" if isolate else "isolation not asked for"
+        self.own_pids = False  # the node's processes in a PID namespace of their own
         self.ns: str | None = None
         self.veth_host: str | None = None
         self._slot_file: Path | None = None
@@ -166,7 +185,7 @@ class SlurmCluster:
 
     def start(self, timeout: float = 60) -> None:
         t0 = time.monotonic()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             self._start_munge()
             if self.want_isolation:
@@ -337,8 +356,9 @@ class SlurmCluster:
             "SlurmctldHost": f"localhost({self.ctld_addr})",
             "SlurmctldPort": self.ctld_port,
             "SlurmdPort": self.slurmd_port,
-            "SlurmUser": "root",
-            "SlurmdUser": "root",
+            # root here (and in CI); another user only gets a cluster that runs its own jobs.
+            "SlurmUser": getpass.getuser(),
+            "SlurmdUser": getpass.getuser(),
             "AuthType": "auth/munge",
             "CredType": "cred/munge",
             "AuthInfo": f"socket={self.munge_socket}",
@@ -387,9 +407,26 @@ class SlurmCluster:
         slurmd = [SLURMD, "-D", "-f", str(self.conf), "-N", self.node]
         if self.isolated:
             # Not `ip netns exec`: it remounts /sys, hiding the cgroup tree slurmd needs.
-            # nsenter, unshare and sh all exec: the Popen PID ends up being slurmd's.
+            # A PID namespace too (with its own /proc), as on a real node: the PIDs in a job's
+            # runtime file mean nothing on the login node (`jupyter server list` there deletes
+            # such files), and when slurmd, its init, exits, the kernel ends every job process.
+            # The Popen is unshare (it waits, ignoring SIGTERM; --kill-child: SIGKILL to slurmd
+            # if unshare dies); slurmd is its child (sh execs it).
             script = f"hostname {self.node} && exec {' '.join(slurmd)}"
-            slurmd = [NSENTER, f"--net=/run/netns/{self.ns}", UNSHARE, "--uts", "sh", "-c", script]
+            slurmd = [
+                NSENTER,
+                f"--net=/run/netns/{self.ns}",
+                UNSHARE,
+                "--uts",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "sh",
+                "-c",
+                script,
+            ]
+            self.own_pids = True
         with (out_dir / "slurmd.out").open("ab") as out:
             self.procs["slurmd"] = subprocess.Popen(slurmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         self._record()
@@ -445,6 +482,13 @@ class SlurmCluster:
             time.sleep(0.05)
         raise TimeoutError(f"queue not empty after {timeout} s: {left}")
 
+    def cancel_all(self, timeout: float = 30) -> None:
+        """scancel every job of the partition and wait until squeue shows none."""
+        res = self.run("scancel", "--full", "--partition", self.partition, timeout=min(timeout, 10))
+        if res.returncode != 0:
+            raise RuntimeError(f"scancel failed: {res.stderr.strip()}")
+        self.wait_queue_empty(timeout)
+
     def logs(self, chars: int = 1500) -> str:
         return "".join(
             f"\n--- {f.name}\n{self._tail(f, chars)}"
@@ -466,16 +510,45 @@ class SlurmCluster:
         ctld = self.procs.get("slurmctld")
         if ctld is not None and ctld.poll() is None:
             with contextlib.suppress(Exception):
-                self.run("scancel", "--full", "--partition", self.partition, timeout=10)
-                self.wait_queue_empty(timeout=15)
+                self.cancel_all(timeout=15)
         job_procs = self._job_processes()
+        if self.own_pids:
+            with contextlib.suppress(Exception):
+                self._stop_namespaced_slurmd()
         for name in ("slurmd", "slurmctld", "munged"):
-            _stop_proc(self.procs.get(name))
-        _kill_pids(job_procs)
-        if self.ns:
-            self._drop_netns()
+            with contextlib.suppress(Exception):
+                _stop_proc(self.procs.get(name))
+        with contextlib.suppress(Exception):
+            _kill_procs(job_procs)
+        if self.ns or self._slot_file:
+            with contextlib.suppress(Exception):
+                self._drop_netns()
 
-    def _job_processes(self) -> list[int]:
+    def _stop_namespaced_slurmd(self) -> None:
+        """SIGTERM to slurmd itself (unshare ignores it), the child of our unshare, if it still
+        runs our configuration; unshare exits with it."""
+        proc = self.procs.get("slurmd")
+        if proc is None or proc.poll() is not None:
+            return
+        for child in psutil.Process(proc.pid).children():
+            if child.name() == "slurmd" and str(self.conf) in child.cmdline():
+                child.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+    def host_pid(self, node_pid: int) -> int | None:
+        """The host's PID of a process that has PID ``node_pid`` on the node (a job's ``$$``,
+        the pid in a runtime file); the same number when the node has no PID namespace."""
+        if not self.own_pids:
+            return node_pid
+        for pid in _netns_pids(self.ns or ""):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and line.split()[-1] == str(node_pid):
+                        return pid
+        return None
+
+    def _job_processes(self) -> list[psutil.Process]:
         """Without a namespace: processes left from our jobs, known by our private SLURM_CONF."""
         if self.isolated:
             return []
@@ -486,5 +559,5 @@ class SlurmCluster:
                 env = p.info["environ"] or {}
                 # SLURM_JOB_ID too: the rig's ssh sessions carry SLURM_CONF as well.
                 if f"SLURM_CONF={env.get('SLURM_CONF')}" == mine and "SLURM_JOB_ID" in env:
-                    found.append(p.pid)
+                    found.append(p)
         return found

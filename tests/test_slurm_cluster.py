@@ -27,8 +27,7 @@ def jobdir(rig: Rig, slurm: SlurmCluster) -> Iterator[Path]:
     folder = Path(rig.home) / f"slurmtest-{secrets.token_hex(4)}"
     folder.mkdir(mode=0o700)
     yield folder
-    slurm.run("scancel", "--partition", slurm.partition)
-    slurm.wait_queue_empty(timeout=30)
+    slurm.cancel_all()
 
 
 def sbatch(rig: Rig, *args: str) -> str:
@@ -92,6 +91,8 @@ def test_job_environment_on_the_node(rig: Rig, slurm: SlurmCluster, jobdir: Path
         'echo "conf=$SLURM_CONF"\n'
         'echo "addr=$(sinfo -h -n "$SLURMD_NODENAME" -o %o)"\n'
         'echo "netns=$(readlink /proc/self/ns/net)"\n'
+        'echo "pidns=$(readlink /proc/self/ns/pid)"\n'
+        'echo "pid=$$"\n'
         "echo done\n"
     )
     job_id = sbatch(rig, f"--output={out}", str(script))
@@ -104,8 +105,11 @@ def test_job_environment_on_the_node(rig: Rig, slurm: SlurmCluster, jobdir: Path
     if slurm.isolated:
         assert seen["hostname"] == slurm.node
         assert seen["netns"] != ours
+        assert slurm.own_pids
+        assert seen["pidns"] != os.readlink("/proc/self/ns/pid")
     else:
         assert seen["netns"] == ours
+        assert slurm.host_pid(int(seen["pid"])) == int(seen["pid"])
 
 
 def test_jupyter_job_reachable_at_node_address_then_cancelled(rig: Rig, slurm: SlurmCluster, jobdir: Path) -> None:
@@ -136,7 +140,10 @@ def test_jupyter_job_reachable_at_node_address_then_cancelled(rig: Rig, slurm: S
     port = int(info["port"])
     assert port > 0  # --port=0: the OS picked it, the runtime file says which
     assert info["hostname"] == slurm.node_addr
-    server = psutil.Process(int(info["pid"]))
+    host_pid = slurm.host_pid(int(info["pid"]))  # the runtime file holds the node's PID
+    assert host_pid is not None
+    server = psutil.Process(host_pid)
+    assert "jupyter" in " ".join(server.cmdline())
     assert token not in " ".join(server.cmdline())
 
     req = urllib.request.Request(
