@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, print_json, print_table
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, WideFlag, print_json, print_table
 from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
@@ -72,8 +72,8 @@ def stop(name: ProfileName) -> None:
 
 
 @app.command("list")
-def list_(name: ProfileName, json_: JsonFlag = False) -> None:
-    """List every Jupyter server of the remote user, marking the profile's.
+def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) -> None:
+    """List every Jupyter server of the remote user; PROFILE names the profile's own.
 
     Example: jupytunnel server list aura --json
     """
@@ -102,18 +102,22 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
     if not rows:
         print(f"{name}: no Jupyter servers on {profile.host}")
         return
+    rows.sort(key=lambda r: int(str(r["pid"])) if str(r["pid"]).isdigit() else -1)
     print_table(
-        ["pid", "endpoint", "root_dir", "version", "profile's"],
+        ["pid", "endpoint", "folder", "version", "profile"],
         [
             [
                 str(r["pid"]),
                 str(r["sock"] or r["port"]),
                 str(r["root_dir"]),
                 str(r["version"]),
-                "yes" if r["profile"] else "",
+                name if r["profile"] else "",
             ]
             for r in rows
         ],
+        wide=wide,
+        shrink={"endpoint": 12, "folder": 12},
+        drop=("version",),
     )
 
 
