@@ -473,6 +473,9 @@ _jupytunnel_profiles() {
 }
 
 _jupytunnel_values() {
+    # _files needs the completion system's own options (NULL_GLOB among them): under our
+    # "emulate -L zsh" its "*:globbed-files" pattern would print "no matches found".
+    (( ${+_comp_options} )) && setopt localoptions ${_comp_options[@]}
     case $_jt_kind in
         words) compadd -- $_jt_words ;;
         profiles) _jupytunnel_profiles; compadd -- $_jt_words ;;

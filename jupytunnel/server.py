@@ -243,3 +243,10 @@ def stop(master: Master, server: ServerInfo) -> None:
 
 def logs(master: Master, lines: int) -> str:
     return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout
+
+
+def follow_logs(master: Master, lines: int) -> int:
+    """Stream the server's log through ``master`` until Ctrl-C; ssh's exit code."""
+    from jupytunnel import runner
+
+    return runner.stream(master.remote_argv(remote.follow_logs_script(master.profile.name, lines)))

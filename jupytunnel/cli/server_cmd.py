@@ -125,18 +125,34 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
 def logs(
     name: ProfileName,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=100000, help="How many lines.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing what the server logs, until Ctrl-C.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Give up connecting after this many seconds.")] = 30.0,
 ) -> None:
-    """Print the last lines of the server's log on the remote.
+    """Print the last lines of the server's log on the remote (--follow: and what follows).
 
     Example: jupytunnel server logs aura --lines 100
     """
     from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel.actions import parse_timeout
 
     profile = profiles.load(name)
+    timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
-        _plan_session(profile, remote.logs_script(name, lines))
+        script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
+        _plan_session(profile, script)
         return
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+    if follow:
+        # No profile lock: a stream until Ctrl-C must not hold up connect or disconnect.
+        # The connection is bounded by --timeout; Ctrl-C ends the local ssh, whose channel
+        # closing ends the remote tail (see remote.follow_logs_script).
+        with master.temporary_master(profile, timeout=timeout) as m:
+            code = server.follow_logs(m, lines)
+        if code != 0:
+            raise JupytunnelError(f"{name}: no log" if code == 1 else f"{name}: ssh ended with exit {code}")
+        return
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=timeout) as m:
         text = server.logs(m, lines)
     if not text:
         raise JupytunnelError(f"{name}: no log")
