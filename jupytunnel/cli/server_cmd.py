@@ -25,10 +25,10 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import launchers, master, profiles, remote, runner, server, state
+    from jupytunnel import launchers, master, remote, runner, server, state
     from jupytunnel.actions import parse_timeout
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
@@ -52,9 +52,9 @@ def stop(name: ProfileName) -> None:
 
     Example: jupytunnel server stop aura
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import master, remote, server, state
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     if GLOBALS.dry_run:
         _plan_session(profile, remote.discovery_script())
         print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
@@ -77,9 +77,9 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import master, remote, server, state
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     if GLOBALS.dry_run:
         _plan_session(profile, remote.discovery_script())
         return
@@ -134,10 +134,10 @@ def logs(
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import master, remote, server, state
     from jupytunnel.actions import parse_timeout
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
@@ -157,6 +157,13 @@ def logs(
     if not text:
         raise JupytunnelError(f"{name}: no log")
     print(text, end="")
+
+
+def _profile(name: str) -> Profile:
+    """The profile, or the ssh host NAME names (as ``connect`` takes it on a first run)."""
+    from jupytunnel import hosts
+
+    return hosts.profile_or_host(name, check=not GLOBALS.dry_run)[0]
 
 
 def _plan_session(profile: Profile, script: str) -> Master:

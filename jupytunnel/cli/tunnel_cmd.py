@@ -63,7 +63,7 @@ def disconnect(
 
     Example: jupytunnel disconnect aura --stop-server
     """
-    from jupytunnel import actions, profiles, state, tunnel
+    from jupytunnel import actions, hosts, state, tunnel
 
     if all_ == (name is not None):
         raise UsageError("give a profile name or --all")
@@ -77,7 +77,8 @@ def disconnect(
         print("\n".join(lines) if lines else "no tunnels to close")
         return
     assert name is not None
-    profile = profiles.load(name) if stop_server else None
+    # A host connected without a profile (a first run) is addressed as connect took it.
+    profile = hosts.profile_or_host(name, check=False)[0] if stop_server else None
     print(tunnel.disconnect(name, stop_server=stop_server, profile=profile))
 
 
