@@ -14,12 +14,14 @@ def print_json(data: Any) -> None:  # noqa: ANN401 - any JSON-serialisable value
     print(json.dumps(data, indent=2))
 
 
-GAP = 2  # columns between two cells, in plain text and in rich's SIMPLE_HEAD box alike
+GAP = 2  # columns between two cells in plain text
+RICH_GAP = 3  # in rich's SIMPLE_HEAD box: a cell's padding on each side and the (blank) rule
 DEFAULT_WIDTH = 80
 
 
-def terminal_width() -> int:
-    """``$COLUMNS`` (set by shells and by the user), else the terminal's, else 80."""
+def terminal_width() -> int | None:
+    """``$COLUMNS`` (set by the user or the shell), else the terminal's width; None when
+    piped without ``$COLUMNS``: a script or a pager gets whole lines."""
     import os
 
     try:
@@ -28,6 +30,8 @@ def terminal_width() -> int:
         columns = 0
     if columns > 0:
         return columns
+    if not sys.stdout.isatty():
+        return None
     try:
         return os.get_terminal_size(sys.stdout.fileno()).columns or DEFAULT_WIDTH
     except (OSError, ValueError):
@@ -47,7 +51,13 @@ def ellipsize(text: str, width: int) -> str:
 
 
 def fit(
-    headers: list[str], rows: list[list[str]], width: int, *, shrink: dict[str, int], drop: tuple[str, ...] = ()
+    headers: list[str],
+    rows: list[list[str]],
+    width: int,
+    *,
+    shrink: dict[str, int],
+    drop: tuple[str, ...] = (),
+    gap: int = GAP,
 ) -> tuple[list[str], list[list[str]]]:
     """Shorten the ``shrink`` columns (to their minimum width at most), then leave out the
     ``drop`` columns in order, until a line fits in ``width`` characters."""
@@ -59,15 +69,13 @@ def fit(
     widths = {i: natural(i) for i in cols}
 
     def total() -> int:
-        return sum(widths[i] for i in cols) + GAP * (len(cols) - 1)
+        return sum(widths[i] for i in cols) + gap * (len(cols) - 1)
 
     shrinkable = [headers.index(h) for h in shrink if h in headers]
     while total() > width:
         candidates = [i for i in shrinkable if i in cols and widths[i] > max(shrink[headers[i]], len(headers[i]))]
         if candidates:
-            i = max(candidates, key=lambda c: widths[c] - shrink[headers[c]])
-            floor = max(shrink[headers[i]], len(headers[i]))
-            widths[i] = max(floor, widths[i] - (total() - width))
+            widths[max(candidates, key=lambda c: widths[c])] -= 1  # the widest gives first
             continue
         gone = next((headers.index(h) for h in drop if h in headers and headers.index(h) in cols), None)
         if gone is None:
@@ -89,12 +97,16 @@ def print_table(
 ) -> None:
     """A rich table on a colour terminal; aligned plain text when piped or with NO_COLOR set.
 
-    Unless ``wide``, the table fits the terminal (``$COLUMNS``, else 80 when piped): the
-    ``shrink`` columns are shortened in the middle, then ``drop`` columns left out.
+    Unless ``wide``, the table fits the terminal (``$COLUMNS``, else the terminal's width;
+    piped, only with ``$COLUMNS``): the ``shrink`` columns are shortened in the middle, then
+    ``drop`` columns left out.
     """
-    if not wide:
-        headers, rows = fit(headers, rows, terminal_width(), shrink=shrink or {}, drop=drop)
-    if sys.stdout.isatty() and not _no_color() and _rich_table(headers, rows):
+    rich = sys.stdout.isatty() and not _no_color()
+    width = None if wide else terminal_width()
+    if width is not None:
+        gap = RICH_GAP if rich else GAP
+        headers, rows = fit(headers, rows, width, shrink=shrink or {}, drop=drop, gap=gap)
+    if rich and _rich_table(headers, rows):
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())

@@ -70,16 +70,18 @@ def edit(name: str, path: Path, editor: list[str]) -> str:
     folder = paths.ensure_private_dir(paths.profiles_dir())
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".toml", dir=folder)
     tmp = Path(tmp_name)
-    body = strip_marks(text)
+    body = b""
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(text)
+        body = strip_marks(text)
         for _ in range(MAX_ROUNDS):
             try:
                 code = runner.run_interactive([*editor, tmp_name])
             except KeyboardInterrupt:
                 _keep_if_changed(name, tmp, original)
                 raise
+            given = body
             edited = tmp.read_bytes()
             body = strip_marks(edited)
             if code != 0:
@@ -88,7 +90,9 @@ def edit(name: str, path: Path, editor: list[str]) -> str:
             try:
                 _check(name, body, path)
             except ProfileError as exc:
-                if edited == text:  # quit without a change: the user gives up
+                if body == given:  # the same text back: the user gives up
+                    if body == original:  # nothing of theirs to keep (the file was invalid already)
+                        raise ProfileError(f"{exc}; {path} unchanged") from None
                     target = _keep(name, body)
                     raise ProfileError(
                         f"{exc}; {path} unchanged; your text is kept in {target} "

@@ -168,6 +168,7 @@ def list_(json_: JsonFlag = False, wide: WideFlag = False) -> None:
         ],
         wide=wide,
         shrink={"host": 12, "name": 10},
+        drop=("launcher", "transport"),
     )
 
 
