@@ -31,6 +31,8 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - click's own exceptions, from click or typer's vendored copy
         return _click_exception(exc)
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent 130: the same line as everywhere
+        return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else 0
 
 

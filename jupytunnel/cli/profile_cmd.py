@@ -274,10 +274,14 @@ def remove(
             print(f"# would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
         print(f"# would remove {path}")
         return
-    if busy:
-        # The profile is still there: stopping the server needs it. A failure here keeps it.
+    # The profile is still there: stopping the server needs it. A failure here keeps it.
+    if live:
         profile = profiles.load(name) if server is not None else None
         print(tunnel.disconnect(name, stop_server=server is not None, profile=profile))
+    elif server is not None:
+        from jupytunnel.cli.server_cmd import stop_server
+
+        print(stop_server(profiles.load(name)))
     path.unlink()
     state.forget_server(name)
     print(f"removed {path}")

@@ -52,7 +52,7 @@ def stop(name: ProfileName) -> None:
 
     Example: jupytunnel server stop aura
     """
-    from jupytunnel import master, remote, server, state
+    from jupytunnel import remote
 
     profile = _profile(name)
     if GLOBALS.dry_run:
@@ -62,13 +62,20 @@ def stop(name: ProfileName) -> None:
             "# SIGTERM and at last SIGKILL to its PID (only while that PID is a Jupyter), and its tmux/screen session"
         )
         return
+    print(stop_server(profile))
+
+
+def stop_server(profile: Profile) -> str:
+    """What ``server stop`` does (``profile remove`` too); returns a line for the user."""
+    from jupytunnel import master, server, state
+
+    name = profile.name
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
         if found.server is None:
-            print(f"{name}: no server running")
-            return
+            return f"{name}: no server running"
         server.stop(m, found.server)
-    print(f"{name}: stopped (pid {found.server.pid})")
+    return f"{name}: stopped (pid {found.server.pid})"
 
 
 @app.command("list")
