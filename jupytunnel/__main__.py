@@ -12,7 +12,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per way out
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 130 interrupted)."""
     args = sys.argv[1:] if argv is None else argv
     try:

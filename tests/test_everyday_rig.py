@@ -3,6 +3,7 @@ open, logs --follow, Ctrl-C, doctor's setup stderr, the state folder kept tidy."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -51,8 +53,10 @@ def test_first_run_connects_to_an_ssh_alias_without_a_profile(jt: JT, server: in
     assert api_status(first["url"]) == 200
     assert first["profile"] == host
     assert out.stderr.splitlines() == [
-        f"jupytunnel: {host!r} is no profile (default settings used); keep it with: "
-        f"jupytunnel profile add {host} --host {host}  (or: jupytunnel connect --save {host})"
+        (
+            f"jupytunnel: {host!r} is no profile (default settings used); keep it with: "
+            f"jupytunnel profile add {host} --host {host}  (or: jupytunnel connect --save {host})"
+        )
     ]
     assert not (jt.config_dir / "profiles").exists()  # nothing written without --save
     # "behind" goes through the gateway's sshd (ProxyJump in the rig's config); "target" not.
@@ -136,7 +140,7 @@ def test_profile_remove_after_plain_disconnect_still_minds_the_server(jt: JT) ->
     assert wait_gone([server], timeout=20) == []
 
 
-def test_open_show_token_and_no_browser_noise_after_it_returns(jt: JT, server: int, tmp_path) -> None:  # noqa: ANN001
+def test_open_show_token_and_no_browser_noise_after_it_returns(jt: JT, server: int, tmp_path: Path) -> None:
     jt.profile("aura", remote_port=server, launcher="none")
     url = run_json(jt.run("connect", "aura", "--json", "--no-browser"))["url"]
     noisy = tmp_path / "browser"
@@ -178,10 +182,8 @@ def test_server_logs_follow_streams_until_ctrl_c(rig: Rig, jt: JT) -> None:
 
         def streamed(marker: str) -> bool:
             nonlocal seen
-            try:
+            with contextlib.suppress(BlockingIOError):
                 seen += os.read(proc.stdout.fileno(), 65536)  # type: ignore[union-attr]
-            except BlockingIOError:
-                pass
             return marker.encode() in seen
 
         wait_for(lambda: streamed("\n"), 30, "the last lines of the log")
