@@ -17,7 +17,8 @@ from jupytunnel.errors import UsageError
 from jupytunnel.profiles import Profile
 
 # [user@]host[:port]; the host a plain name or an IPv4 address (what a profile name may be).
-_DESTINATION_RE = re.compile(
+# Compiled on first use (re caches it): connect of a profile never needs it.
+_DESTINATION = (
     r"(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?(?P<host>[A-Za-z0-9][A-Za-z0-9._-]*)(?::(?P<port>[0-9]{1,5}))?"
 )
 RESOLVE_TIMEOUT = 5.0  # ssh -G reads only config files; the name lookup is bounded by this too
@@ -36,7 +37,7 @@ class Destination(NamedTuple):
 
 def parse_destination(text: str) -> Destination | None:
     """``[user@]host[:port]``, or None when ``text`` is not of that form."""
-    found = _DESTINATION_RE.fullmatch(text)
+    found = re.fullmatch(_DESTINATION, text)
     if found is None or len(found["host"]) > profiles.MAX_NAME_LEN:
         return None
     port = int(found["port"]) if found["port"] else None
