@@ -376,3 +376,18 @@ def test_profile_add_does_not_complete_existing_names_in_help(tmp_path: Path) ->
     assert [a.values.kind for a in add_node.arguments] == ["none"]
     opts = {name: o.values.kind for o in add_node.options for name in o.names}
     assert opts["--identity-file"] == "files"
+
+
+def test_server_list_rows_sort_pids_as_numbers() -> None:
+    from jupytunnel.cli.server_cmd import table_rows
+
+    rows = [
+        {"pid": pid, "port": 8888 + i, "sock": None, "root_dir": "/h", "version": "2.1", "profile": pid == 100}
+        for i, pid in enumerate([10000, 9, 100, 25])
+    ]
+    assert table_rows(rows, "aura") == [
+        ["9", "8889", "/h", "2.1", ""],
+        ["25", "8891", "/h", "2.1", ""],
+        ["100", "8890", "/h", "2.1", "aura"],
+        ["10000", "8888", "/h", "2.1", ""],
+    ]

@@ -271,3 +271,60 @@ def test_no_empty_ssh_logs_pile_up(jt: JT, server: int) -> None:
         assert jt.run("disconnect", name).returncode == 0
     logs = list((jt.state_dir / "tunnels").glob("*.ssh.log"))
     assert [p for p in logs if p.stat().st_size == 0] == []
+
+
+def _on_terminal(jt: JT, args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run jupytunnel on a pseudo-terminal, answer its question, return (code, screen)."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupytunnel", *args], stdin=slave, stdout=slave, stderr=slave, env=jt.env
+    )
+    os.close(slave)
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+                if not answered and b"[y/N]" in screen:
+                    os.write(master, answer + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=20), screen.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(master)
+
+
+def test_profile_remove_asks_on_a_terminal(jt: JT) -> None:
+    """A server it may have left running: the question, then no (kept) or yes (stopped, removed)."""
+    jt.profile("asked")
+    servers = jt.state_dir / "servers"
+    servers.mkdir(parents=True)
+    (servers / "asked.json").write_text(json.dumps({"pid": 2**22 + 5, "port": free_port(), "sock": None}))
+    path = jt.config_dir / "profiles" / "asked.toml"
+    code, screen = _on_terminal(jt, ["profile", "remove", "asked"], b"n")
+    assert code == 2, screen
+    assert "may still run" in screen
+    assert "[y/N]" in screen
+    assert "profile 'asked' kept" in screen
+    assert path.exists()
+    code, screen = _on_terminal(jt, ["profile", "remove", "asked"], b"y")
+    assert code == 0, screen
+    assert "asked: no server running" in screen  # it looked, through ssh, before removing
+    assert not path.exists()
+    assert not (servers / "asked.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -109,23 +110,28 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
     if not rows:
         print(f"{name}: no Jupyter servers on {profile.host}")
         return
-    rows.sort(key=lambda r: int(str(r["pid"])) if str(r["pid"]).isdigit() else -1)
     print_table(
         ["pid", "endpoint", "folder", "version", "profile"],
-        [
-            [
-                str(r["pid"]),
-                str(r["sock"] or r["port"]),
-                str(r["root_dir"]),
-                str(r["version"]),
-                name if r["profile"] else "",
-            ]
-            for r in rows
-        ],
+        table_rows(rows, name),
         wide=wide,
         shrink={"endpoint": 12, "folder": 12},
         drop=("version",),
     )
+
+
+def table_rows(rows: Sequence[Mapping[str, object]], name: str) -> list[list[str]]:
+    """``server list`` rows for people: by PID as a number; PROFILE names the profile's own."""
+    ordered = sorted(rows, key=lambda r: r["pid"] if isinstance(r["pid"], int) else -1)
+    return [
+        [
+            str(r["pid"]),
+            str(r["sock"] or r["port"]),
+            str(r["root_dir"]),
+            str(r["version"]),
+            name if r["profile"] else "",
+        ]
+        for r in ordered
+    ]
 
 
 @app.command("logs")
