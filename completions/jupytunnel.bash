@@ -22,7 +22,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help)
             ;;
         'connect')
-            _jt_opts=(-h --help --json --local-port --no-browser --no-start --timeout --watch)
+            _jt_opts=(-h --help --json --local-port --no-browser --no-start --save --timeout --watch)
             ;;
         'disconnect')
             _jt_opts=(--all -h --help --stop-server)
@@ -31,7 +31,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json --timeout)
             ;;
         'open')
-            _jt_opts=(-h --help)
+            _jt_opts=(-h --help --show-token)
             ;;
         'profile')
             _jt_subs=(add edit list path remove show)
@@ -44,13 +44,13 @@ _jupytunnel_node() {
             _jt_opts=(-h --help)
             ;;
         'profile list')
-            _jt_opts=(-h --help --json)
+            _jt_opts=(-h --help --json --wide)
             ;;
         'profile path')
             _jt_opts=(-h --help)
             ;;
         'profile remove')
-            _jt_opts=(-h --help)
+            _jt_opts=(--force -h --help)
             ;;
         'profile show')
             _jt_opts=(-h --help --json)
@@ -60,10 +60,10 @@ _jupytunnel_node() {
             _jt_opts=(-h --help)
             ;;
         'server list')
-            _jt_opts=(-h --help --json)
+            _jt_opts=(-h --help --json --wide)
             ;;
         'server logs')
-            _jt_opts=(-h --help -n --lines)
+            _jt_opts=(-f --follow -h --help -n --lines --timeout)
             ;;
         'server start')
             _jt_opts=(-h --help --timeout)
@@ -72,7 +72,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help)
             ;;
         'status')
-            _jt_opts=(-h --help --json --show-token)
+            _jt_opts=(-h --help --json --show-token --wide)
             ;;
         'write-ssh-config')
             _jt_opts=(--dry-run --file --force -h --help --remove)
@@ -84,9 +84,9 @@ _jupytunnel_option() {
     # How many values option $2 of the command at path $1 takes, and what completes them.
     _jt_n=0; _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'write-ssh-config|--file')
+        'profile add|--identity-file'|'write-ssh-config|--file')
             _jt_n=1; _jt_kind=files ;;
-        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--identity-file'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|-n'|'server start|--timeout')
+        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|--timeout'|'server logs|-n'|'server start|--timeout')
             _jt_n=1 ;;
         'profile add|--launcher')
             _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen slurm none) ;;
@@ -99,7 +99,7 @@ _jupytunnel_argument() {
     # What completes positional argument $2 (counted from 0) of the command at path $1.
     _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile add|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0')
+        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0')
             _jt_kind=profiles ;;
         'completion install|0'|'completion show|0')
             _jt_kind=words; _jt_words=(bash zsh fish) ;;

@@ -10,9 +10,9 @@ function __jupytunnel_subcommands
         case 'completion'
             printf '%s\t%s\n' 'install' 'Install the completion script where SHELL looks for it; print the path and...' 'show' 'Print the completion script for SHELL.'
         case 'profile'
-            printf '%s\t%s\n' 'add' 'Add a profile.' 'edit' 'Edit a profile in $VISUAL or $EDITOR; an invalid result keeps the old file.' 'list' 'List profiles.' 'path' 'Print the profiles folder, or the file of one profile.' 'remove' 'Remove a profile (its tunnel, if any, is left alone: disconnect it first).' 'show' 'Show a profile with every key, defaults included.'
+            printf '%s\t%s\n' 'add' 'Add a profile.' 'edit' 'Edit a profile in $VISUAL or $EDITOR; an invalid result reopens the editor,...' 'list' 'List profiles.' 'path' 'Print the profiles folder, or the file of one profile.' 'remove' 'Remove a profile; a live tunnel or a server it started is closed first (asks,...' 'show' 'Show a profile as TOML: the file\'s keys, then every default as a comment.'
         case 'server'
-            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user, marking the profile\'s.' 'logs' 'Print the last lines of the server\'s log on the remote.' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
+            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user; PROFILE names the profile\'s own.' 'logs' 'Print the last lines of the server\'s log on the remote (--follow: and what...' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
     end
 end
 
@@ -27,13 +27,13 @@ function __jupytunnel_options
         case 'completion show'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'connect'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--local-port' 'Local port number, or \'auto\'.' '--no-browser' 'Do not open the browser.' '--no-start' 'Never start a server; fail if none runs.' '--timeout' 'Give up after this many seconds (default 30; a slurm profile: its [slurm] wai...' '--watch' 'Stay in the foreground; reconnect when the tunnel drops.'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--local-port' 'Local port number, or \'auto\'.' '--no-browser' 'Do not open the browser.' '--no-start' 'Never start a server; fail if none runs.' '--save' 'NAME is a host, not a profile: keep it as a profile after connecting.' '--timeout' 'Give up after this many seconds (default 30; a slurm profile: its [slurm] wai...' '--watch' 'Stay in the foreground; reconnect when the tunnel drops.'
         case 'disconnect'
             printf '%s\t%s\n' '--all' 'Close every recorded tunnel.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--stop-server' 'Stop the remote Jupyter server too.'
         case 'doctor'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--timeout' 'Give up on the remote after this many seconds.'
         case 'open'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--show-token' 'Print the URL with its token.'
         case 'profile'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile add'
@@ -41,25 +41,25 @@ function __jupytunnel_options
         case 'profile edit'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile list'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--wide' 'Every column, whole, however wide the terminal.'
         case 'profile path'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile remove'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
+            printf '%s\t%s\n' '--force' 'Close its tunnel and stop its server first, without asking.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile show'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
         case 'server'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'server list'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--wide' 'Every column, whole, however wide the terminal.'
         case 'server logs'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '-n' 'How many lines.' '--lines' 'How many lines.'
+            printf '%s\t%s\n' '-f' 'Keep printing what the server logs, until Ctrl-C.' '--follow' 'Keep printing what the server logs, until Ctrl-C.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '-n' 'How many lines.' '--lines' 'How many lines.' '--timeout' 'Give up connecting after this many seconds.'
         case 'server start'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--timeout' 'Give up after this many seconds (default 60; a slurm profile: its [slurm] wai...'
         case 'server stop'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'status'
-            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--show-token' 'Show the token in URLs.'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--show-token' 'Show the token in URLs.' '--wide' 'Every column, whole, however wide the terminal.'
         case 'write-ssh-config'
             printf '%s\t%s\n' '--dry-run' 'Print a diff of what would change; write nothing.' '--file' 'The ssh config to edit (default: $JUPYTUNNEL_SSH_CONFIG, else ~/.ssh/config).' '--force' 'Write a block even when the file has its own \'Host NAME\' block.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--remove' 'Take out the named managed blocks (every one, with no NAME).'
     end
@@ -69,9 +69,9 @@ function __jupytunnel_option
     # Prints how many values option $argv[2] of the command at path $argv[1] takes,
     # then what completes them.
     switch "$argv[1]|$argv[2]"
-        case 'write-ssh-config|--file'
+        case 'profile add|--identity-file' 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--identity-file' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|-n' 'server start|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
             printf '%s\n' 1 words nohup tmux screen slurm none
@@ -85,7 +85,7 @@ end
 function __jupytunnel_argument
     # Prints what completes positional argument $argv[2] (from 0) of the command at path $argv[1].
     switch "$argv[1]|$argv[2]"
-        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile add|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0'
+        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0'
             printf '%s\n' profiles
         case 'completion install|0' 'completion show|0'
             printf '%s\n' words bash zsh fish

@@ -12,7 +12,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per way out
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 3 bug, 130 interrupted)."""
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -31,6 +31,8 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - click's own exceptions, from click or typer's vendored copy
         return _click_exception(exc)
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent 130: the same line as everywhere
+        return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else 0
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from jupytunnel.errors import JupytunnelError, UsageError
 
 if TYPE_CHECKING:
+    from jupytunnel.hosts import Destination
     from jupytunnel.profiles import Profile
     from jupytunnel.tunnel import Connected
 
@@ -86,19 +87,27 @@ def connect(
     as_json: bool = False,
     timeout: float | None = None,
     watch: bool = False,
+    save: bool = False,
     dry_run: bool = False,
 ) -> None:
     """``jupytunnel connect``: reuse or open the tunnel, print the URL, open the browser.
 
+    ``name`` is a profile, or (a first run) a host the user's ssh reaches: it is connected
+    with the default profile values, and ``save`` keeps it as a profile.
     ``timeout``: the whole command's bound; None: 30 s, or for a Slurm profile the time its
-    job may wait in the queue (``[slurm] wait``) plus the time Jupyter may take to start."""
-    from jupytunnel import profiles, tunnel
+    job may wait in the queue (``[slurm] wait``) plus the time Jupyter may take to start.
+    """
+    from jupytunnel import hosts, tunnel
     from jupytunnel.output import dry_run_lines
 
-    profile = profiles.load(name)
     port = parse_local_port(local_port)
+    profile, dest = hosts.profile_or_host(name, check=not dry_run)
     timeout = parse_timeout(timeout) if timeout is not None else default_timeout(profile)
     if dry_run:
+        if dest is not None:
+            print(f"# {name!r} is no profile: as an ssh host with the default profile values, if ssh reaches it")
+            if save:
+                print(f"# would save the profile {profile.name!r}")
         dry_run_lines(tunnel.plan_connect(profile, local_port=port))
         return
     spinner = _Spinner()
@@ -107,12 +116,37 @@ def connect(
     finally:
         spinner.clear()
     _report(result, as_json=as_json)
+    if dest is not None:
+        _keep(profile, dest, save=save)
+    elif save:
+        print(f"jupytunnel: note: {name!r} is a profile already; nothing to save", file=sys.stderr)
     if profile.browser and not no_browser:
         from jupytunnel import browser
 
         browser.open_url(result.record.url, profile.name)
     if watch:
         _watch(profile, port, timeout, start_server=not no_start, url=result.record.url)
+
+
+def _keep(profile: Profile, dest: Destination, *, save: bool) -> None:
+    """After a first run to a host: save it (``--save``), or say in one line how to."""
+    from jupytunnel import hosts, profiles
+
+    if save:
+        saved = profiles.save(hosts.host_profile(dest, with_defaults=False))
+        print(f"jupytunnel: saved the profile {profile.name!r} ({saved})", file=sys.stderr)
+        return
+    print(
+        f"jupytunnel: {profile.name!r} is no profile (default settings used); keep it with: "
+        f"{hosts.keep_command(dest)}  (or: jupytunnel connect --save {dest_text(dest)})",
+        file=sys.stderr,
+    )
+
+
+def dest_text(dest: Destination) -> str:
+    user = f"{dest.user}@" if dest.user else ""
+    port = f":{dest.port}" if dest.port else ""
+    return f"{user}{dest.host}{port}"
 
 
 def _report(result: Connected, *, as_json: bool) -> None:
@@ -138,42 +172,50 @@ def _report(result: Connected, *, as_json: bool) -> None:
 
 
 def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: bool, url: str) -> None:
+    """Keep the tunnel up; say each change of state once (down, up again), not each retry.
+
+    Ctrl-C closes the tunnel and ends with 130, as Ctrl-C does in every command.
+    """
     from jupytunnel import state, tunnel
 
     print(f"watching {profile.name}; Ctrl-C closes the tunnel", file=sys.stderr, flush=True)
     backoff = 1.0
+    down_since: float | None = None
+    said = ""
     try:
         while True:
-            time.sleep(WATCH_INTERVAL)  # a monitoring period, not a readiness guess
-            record = state.load(profile.name)
-            if record is not None and tunnel.record_state(record) == "up":
-                backoff = 1.0
-                continue
-            print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
+            time.sleep(WATCH_INTERVAL if down_since is None else backoff)  # a monitoring period
+            if down_since is None:
+                record = state.load(profile.name)
+                if record is not None and tunnel.record_state(record) == "up":
+                    continue
+                down_since = time.monotonic()
+                print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
             try:
                 again = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=start_server)
-                print(f"{profile.name}: reconnected", file=sys.stderr, flush=True)
-                if again.record.url != url:  # another port (auto) or a restarted server
-                    url = again.record.url
-                    print(url, flush=True)
-                backoff = 1.0
             except JupytunnelError as exc:
-                print(f"{profile.name}: {exc}; retrying in {backoff:g} s", file=sys.stderr, flush=True)
-                time.sleep(backoff)
+                if str(exc) != said:  # a new reason is news; the same one again is not
+                    said = str(exc)
+                    print(f"{profile.name}: still down: {exc}; retrying", file=sys.stderr, flush=True)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            print(f"{profile.name}: up again after {time.monotonic() - down_since:.0f} s", file=sys.stderr, flush=True)
+            if again.record.url != url:  # another port (auto) or a restarted server
+                url = again.record.url
+                print(url, flush=True)
+            down_since, backoff, said = None, 1.0, ""
     except KeyboardInterrupt:
         print(tunnel.disconnect(profile.name), file=sys.stderr)
+        raise
 
 
-def status(name: str | None = None, *, as_json: bool = False, show_token: bool = False) -> None:
-    """``jupytunnel status``: one row a recorded tunnel."""
+def status(name: str | None = None, *, as_json: bool = False, show_token: bool = False, wide: bool = False) -> None:
+    """``jupytunnel status``: one row a recorded tunnel; fits the terminal unless ``wide``."""
     from jupytunnel import tunnel
     from jupytunnel.output import print_json, print_table
 
     if name is not None:
-        from jupytunnel.profiles import validate_name
-
-        validate_name(name)
+        require_known(name)
     rows = [s.to_dict(show_token=show_token) for s in tunnel.status(name)]
     if as_json:
         print_json(rows)
@@ -181,13 +223,35 @@ def status(name: str | None = None, *, as_json: bool = False, show_token: bool =
     if not rows:
         print("no tunnels")
         return
+    # Narrow, the URL is its port (the whole one: --wide, or --show-token to copy it).
+    whole = wide or show_token
+    # A Slurm job's id, node and time left, only when some tunnel leads to one.
+    jobs = any(r.get("job") for r in rows)
     print_table(
-        ["profile", "state", "url", "remote", "pid", "uptime"],
+        ["profile", "state", "url", "remote", *(["job"] if jobs else []), "pid", "uptime"],
         [
-            [str(r["profile"]), str(r["state"]), str(r["url"]), str(r["remote"]), str(r["pid"]), _duration(r["uptime"])]
+            [
+                str(r["profile"]), str(r["state"]), str(r["url"]) if whole else f":{r['local_port']}",
+                str(r["remote"]), *([_job_cell(r.get("job"))] if jobs else []), str(r["pid"]), _duration(r["uptime"]),
+            ]
             for r in rows
         ],
-    )
+        wide=wide,
+        shrink={"remote": 16, "profile": 12},
+        drop=("pid", "remote"),
+    )  # fmt: skip
+
+
+def _job_cell(job: object) -> str:
+    """``4711 cn1 9:41 left``: the job, its node and what is left of its time limit."""
+    if not isinstance(job, dict):
+        return "-"
+    parts = [str(job.get("id")), str(job.get("node") or "")]
+    if job.get("state") not in (None, "RUNNING"):
+        parts.append(str(job.get("state")))
+    if job.get("time_left"):
+        parts.append(f"{job['time_left']} left")
+    return " ".join(p for p in parts if p)
 
 
 def _duration(seconds: object) -> str:
@@ -195,3 +259,11 @@ def _duration(seconds: object) -> str:
         return "-"
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"  # noqa: PLR2004
+
+
+def require_known(name: str) -> None:
+    """A name with a profile or a tunnel record (a first-run host has only the record)."""
+    from jupytunnel import profiles, state
+
+    if not profiles.profile_path(name).exists() and state.load(name) is None:
+        raise profiles.unknown(name)

@@ -6,7 +6,11 @@ file; ``$BROWSER`` is honoured through Python's ``webbrowser``.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from jupytunnel import paths
@@ -18,6 +22,12 @@ def redirect_file(profile: str) -> Path:
 
 
 def open_url(url: str, profile: str) -> bool:
+    """Open ``url`` through a private redirect file; the browser's own stderr is not ours.
+
+    A browser started now (or a ``$BROWSER`` script) keeps writing warnings long after we
+    return; on the user's terminal they would land in the middle of the next command. So
+    its stderr is /dev/null (stdout stays: a text browser draws there).
+    """
     import webbrowser
 
     paths.ensure_private_dir(paths.runtime_dir())
@@ -29,4 +39,22 @@ def open_url(url: str, profile: str) -> bool:
         f'<body><p><a href="{safe}">Open Jupyter</a></p></body></html>\n'
     )
     atomic_write(target, page.encode())
-    return webbrowser.open(target.as_uri())
+    with _quiet_stderr():
+        return webbrowser.open(target.as_uri())
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """fd 2 is /dev/null for the block, so processes started in it inherit that."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -11,7 +11,8 @@ renders from the installed app, and ``scripts/gen_completions.py`` writes the co
 copies in ``completions/``. Rendering is deterministic, so "up to date" is an equality.
 
 A parameter completes profile names when its ``autocompletion=`` is
-``jupytunnel.cli.common.complete_profile`` (matched by identity). Any other completer, a
+``jupytunnel.cli.common.complete_profile`` (matched by identity), file names when it is
+``complete_file`` or the parameter is a path. Any other completer, a
 click choice or an Enum is evaluated once, at render time: it must return a fixed list.
 """
 
@@ -145,10 +146,12 @@ def _option(param: Any, ctx: Any) -> Option:  # noqa: ANN401
 
 
 def _values(param: Any, ctx: Any) -> Values:  # noqa: ANN401
-    from jupytunnel.cli.common import complete_profile
+    from jupytunnel.cli.common import complete_file, complete_profile
 
     if _has_completer(param, complete_profile):
         return Values("profiles")
+    if _has_completer(param, complete_file):
+        return Values("files")
     path = _path_kind(param)
     if path is not None:
         return Values(path)
@@ -470,6 +473,9 @@ _jupytunnel_profiles() {
 }
 
 _jupytunnel_values() {
+    # _files needs the completion system's own options (NULL_GLOB among them): under our
+    # "emulate -L zsh" its "*:globbed-files" pattern would print "no matches found".
+    (( ${+_comp_options} )) && setopt localoptions ${_comp_options[@]}
     case $_jt_kind in
         words) compadd -- $_jt_words ;;
         profiles) _jupytunnel_profiles; compadd -- $_jt_words ;;

@@ -32,6 +32,7 @@ SUN_PATH = 104 if sys.platform == "darwin" else 108
 SSH_TEMP_SUFFIX = 17
 LOCAL_TIMEOUT = 10.0
 MARK = "==jupytunnel-doctor=="
+SETUP_STDERR_LINES = 5  # of a failing setup line, sent back to say why
 
 _OPENSSH_RE = re.compile(r"OpenSSH_(?:for_Windows_)?(\d+)\.(\d+)([^\s,]*)")
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
@@ -163,7 +164,7 @@ def profile_check(
     try:
         profile = load(name)
     except ProfileError as exc:
-        return failed(label, str(exc), edit), None
+        return failed(label, str(exc), defaults_hint(str(exc)) or edit), None
     st = _stat(profiles.profile_path(name))
     if st is not None and stat.S_IMODE(st.st_mode) & 0o022:
         path = shlex.quote(str(profiles.profile_path(name)))
@@ -177,6 +178,16 @@ def profile_check(
     return ok(label, f"{profile.host}{route}; {profile.transport}, launcher {profile.launcher}"), profile
 
 
+def defaults_hint(message: str) -> str | None:
+    """The hint for an error that lies in defaults.toml: that file is the one to fix."""
+    from jupytunnel import paths
+
+    path = str(paths.defaults_file())
+    if not message.startswith(path):
+        return None
+    return f"the error is in {path}, which every profile reads: fix that file (no profile needs editing)"
+
+
 def check_defaults() -> Check | None:
     from jupytunnel import paths, profiles
     from jupytunnel.errors import ProfileError
@@ -187,7 +198,7 @@ def check_defaults() -> Check | None:
     try:
         profiles.build("defaults", {"host": "x", **profiles.load_defaults()}, {}, str(path))
     except ProfileError as exc:
-        return failed("defaults.toml", str(exc), f"fix {path}")
+        return failed("defaults.toml", str(exc), defaults_hint(str(exc)) or f"fix {path}")
     return ok("defaults.toml", str(path))
 
 
@@ -326,10 +337,17 @@ def _environment_lines(profile: Profile, say: str, lines: list[str]) -> list[str
         "# shellcheck disable=SC2088\n"
         f"cd {remote.quote_workdir(profile.workdir)} 2>/dev/null || {say} workdir-missing {_q(profile.workdir)}"
     )
+    if profile.setup:
+        # A failing setup line's stderr says why (a module that is not there): kept in a
+        # private temp file, its last lines sent back.
+        lines.append('_jt_e=$(mktemp 2>/dev/null) || _jt_e=; trap \'[ -n "$_jt_e" ] && rm -f "$_jt_e"\' EXIT')
     for i, line in enumerate(profile.setup, 1):
         # The newline before "}" lets a setup line end in a comment (as in connect).
         lines.append(
-            f"{{ {line}\n}} </dev/null >/dev/null 2>&1 || {{ {say} setup-failed {_q(f'{i}: {line}')}; exit 0; }}"
+            f'{{ {line}\n}} </dev/null >/dev/null 2>"${{_jt_e:-/dev/null}}" || {{ '
+            f'[ -n "$_jt_e" ] && tail -n {SETUP_STDERR_LINES} "$_jt_e" | '
+            f'while IFS= read -r l; do {say} setup-stderr "$l"; done; '
+            f"{say} setup-failed {_q(f'{i}: {line}')}; exit 0; }}"
         )
     argv = shlex.split(profile.jupyter)
     lines.append(f"j=$(command -v {_q(argv[0])} 2>/dev/null) || {{ {say} jupyter-missing {_q(argv[0])}; exit 0; }}")
@@ -350,6 +368,12 @@ def _markers(stdout: str) -> dict[str, str]:
             kind, _, value = line[len(MARK) + 1 :].partition(" ")
             out.setdefault(kind, value)
     return out
+
+
+def _all_marked(stdout: str, kind: str) -> list[str]:
+    """Every value of a marker that may come more than once."""
+    head = f"{MARK} {kind} "
+    return [line[len(head) :] for line in stdout.splitlines() if line.startswith(head)]
 
 
 def _version(text: str) -> Version | None:
@@ -385,10 +409,12 @@ def parse_remote(profile: Profile, stdout: str) -> list[Check]:  # noqa: C901, P
         )
     jupyter = f"jupyter {name}"
     if "setup-failed" in m:
+        said = [x.strip() for x in _all_marked(stdout, "setup-stderr") if x.strip()]
+        why = ": " + " / ".join(said) if said else ""
         checks.append(
             failed(
                 jupyter,
-                f"setup line {m['setup-failed']} failed",
+                f"setup line {m['setup-failed']} failed{why}",
                 f"log in and try it by hand; fix it with: jupytunnel profile edit {name}",
             )
         )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from jupytunnel import __version__
 
-_CONNECT_FLAGS = {"--no-browser": "no_browser", "--no-start": "no_start", "--json": "as_json", "--watch": "watch"}
+_CONNECT_FLAGS = {
+    "--no-browser": "no_browser", "--no-start": "no_start", "--json": "as_json", "--watch": "watch", "--save": "save",
+}  # fmt: skip
 _CONNECT_VALUES = {"--local-port": "local_port", "--timeout": "timeout"}
-_STATUS_FLAGS = {"--json": "as_json", "--show-token": "show_token"}
+_STATUS_FLAGS = {"--json": "as_json", "--show-token": "show_token", "--wide": "wide"}
 
 
 def run(argv: list[str]) -> bool:
@@ -36,7 +38,9 @@ def _status(args: list[str]) -> bool:
     names, opts = parsed
     from jupytunnel import actions
 
-    actions.status(names[0] if names else None, as_json="as_json" in opts, show_token="show_token" in opts)
+    actions.status(
+        names[0] if names else None, as_json="as_json" in opts, show_token="show_token" in opts, wide="wide" in opts
+    )
     return True
 
 
@@ -53,7 +57,7 @@ def _connect(args: list[str]) -> bool:
 
     actions.connect(
         names[0], local_port=opts.get("local_port"), no_browser="no_browser" in opts, no_start="no_start" in opts,
-        as_json="as_json" in opts, timeout=timeout, watch="watch" in opts,
+        as_json="as_json" in opts, timeout=timeout, watch="watch" in opts, save="save" in opts,
     )  # fmt: skip
     return True
 

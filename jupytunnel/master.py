@@ -140,6 +140,8 @@ def finish_master(master: Master, started: runner.Forking, *, timeout: float) ->
         result = started.wait(timeout=timeout)
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
+    finally:
+        state.prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
     if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
             f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"

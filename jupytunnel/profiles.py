@@ -362,13 +362,28 @@ def load(name: str) -> Profile:
     path = profile_path(name)
     data = _read(path)
     if data is None:
-        import difflib
-
-        known = list_names()
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "; create it with 'jupytunnel profile add'"
-        raise UsageError(f"no profile {name!r} in {path.parent}{hint}")
+        raise unknown(name)
     return build(name, parse_toml(data, str(path)), load_defaults(), str(path))
+
+
+def unknown(name: str) -> UsageError:
+    """The one answer of every command that takes a NAME to a name that is no profile."""
+    import difflib
+
+    close = [repr(n) for n in difflib.get_close_matches(name, list_names(), n=3)]
+    if close:
+        hint = f"did you mean {' or '.join([', '.join(close[:-1]), close[-1]] if len(close) > 1 else close)}?"
+    else:
+        hint = f"add one with: jupytunnel profile add {name} --host HOST"
+    return UsageError(f"no profile {name!r}; {hint}")
+
+
+def require(name: str) -> Path:
+    """The file of profile ``name``; the usual error (with a did-you-mean) when there is none."""
+    path = profile_path(name)
+    if not path.exists():
+        raise unknown(name)
+    return path
 
 
 def list_names() -> list[str]:

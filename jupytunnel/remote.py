@@ -297,5 +297,23 @@ def kill_session_script(session: str, multiplexer: str) -> str:
     return ""
 
 
+def follow_logs_script(profile: str, lines: int) -> str:
+    """``tail -f`` the server's log until the ssh session ends.
+
+    The session's stdin is the ssh channel: ``cat`` sees its end when the local ssh goes
+    (Ctrl-C), and the script then ends the ``tail`` it started, by its PID. Without that a
+    ``tail -f`` with nothing new to write would outlive the channel.
+    """
+    return (
+        PRELUDE
+        + f"_jt_f={log_path_expr(profile)}\n"
+        + "[ -f \"$_jt_f\" ] || { echo '(no log yet)'; exit 1; }\n"
+        + f'tail -n {int(lines)} -f "$_jt_f" </dev/null &\n'
+        + "_jt_t=$!\n"
+        + "cat >/dev/null\n"
+        + 'kill "$_jt_t" 2>/dev/null\n'
+    )
+
+
 def logs_script(profile: str, lines: int) -> str:
     return PRELUDE + f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"

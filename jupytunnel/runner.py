@@ -256,3 +256,32 @@ def run_interactive(argv: list[str]) -> int:
         return subprocess.call(argv)
     except OSError as exc:
         raise _not_found(argv, exc) from None
+
+
+STOP_GRACE = 5.0  # seconds a streaming command gets to end after SIGTERM
+
+
+def stream(argv: list[str]) -> int:
+    """Run ``argv`` with its output on our stdout until it ends or Ctrl-C; the exit code.
+
+    Its stdin is a pipe we hold and never write: a remote command reading it sees the end
+    when this ssh goes. On Ctrl-C the child (ours, by its Popen handle) is ended too,
+    then KeyboardInterrupt goes on up.
+    """
+    _log(argv)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    except OSError as exc:
+        raise _not_found(argv, exc) from None
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        if proc.poll() is None:
+            proc.terminate()
+            if not wait_exit(proc, STOP_GRACE):
+                proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()

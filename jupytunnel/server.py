@@ -278,3 +278,10 @@ def logs(master: Master, lines: int) -> str:
 
         return jobs.logs(master, lines)
     return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout
+
+
+def follow_logs(master: Master, lines: int) -> int:
+    """Stream the server's log through ``master`` until Ctrl-C; ssh's exit code."""
+    from jupytunnel import runner
+
+    return runner.stream(master.remote_argv(remote.follow_logs_script(master.profile.name, lines)))

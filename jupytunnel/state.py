@@ -67,6 +67,15 @@ def ssh_log_path(profile: str) -> Path:
     return paths.ensure_state_dir(paths.tunnels_dir()) / f"{record_path(profile).stem}.ssh.log"
 
 
+def prune_ssh_log(profile: str) -> None:
+    """Remove the profile's ssh log once read, if ssh said nothing: empty files, one per
+    host met, would otherwise pile up in the state folder."""
+    path = paths.tunnels_dir() / f"{record_path(profile).stem}.ssh.log"
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
+
+
 def load(profile: str) -> TunnelRecord | None:
     try:
         return TunnelRecord.from_json(record_path(profile).read_bytes())

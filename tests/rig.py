@@ -172,6 +172,8 @@ class Rig:
         return (
             f"Host gateway\n    HostName 127.0.0.1\n    Port {self.gateway.port}\n\n"
             f"Host target\n    HostName 127.0.0.1\n    Port {self.target.port}\n\n"
+            # The target again, reached only through the gateway (a first-run connect test).
+            f"Host behind\n    HostName 127.0.0.1\n    Port {self.target.port}\n    ProxyJump gateway\n\n"
             "Host *\n"
             f"    User {self.user}\n"
             f"    IdentityFile {self.client_key}\n"

@@ -124,7 +124,9 @@ def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragment: str) -> None:
     run(tmp_path, "profile", "add", "aura", "--host", "aura")
-    out = run(tmp_path, *args)
+    empty = tmp_path / "ssh_config"  # connect NAME asks ssh -G whether NAME is a host: not the user's config
+    empty.write_text("")
+    out = run(tmp_path, *args, env={"JUPYTUNNEL_SSH_CONFIG": str(empty)})
     assert out.returncode == code
     assert "Traceback" not in out.stderr
     assert fragment in out.stderr

@@ -1,10 +1,11 @@
-"""Tables: rich on a colour terminal, plain when piped or with NO_COLOR, and never cut."""
+"""Tables: rich on a colour terminal, plain when piped or with NO_COLOR, fitted to the terminal."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -90,6 +91,13 @@ def test_no_color_on_a_terminal_is_plain(env: dict[str, str]) -> None:
     assert on_terminal(["profile", "list"], {**env, "NO_COLOR": "1"}, columns=120) == PLAIN
 
 
-def test_a_table_wider_than_the_terminal_stays_whole(env: dict[str, str]) -> None:
-    # rich would shorten cells to fit; a cut URL or host cannot be copied, so: plain lines.
-    assert on_terminal(["profile", "list"], env, columns=40) == PLAIN
+def test_a_table_wider_than_the_terminal_fits_and_wide_is_whole(env: dict[str, str]) -> None:
+    # Never wrapped into an unreadable block: cells shortened in the middle, columns dropped.
+    for columns in (40, 30):
+        out = on_terminal(["profile", "list"], env, columns=columns)
+        lines = [ln for ln in re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines() if ln]
+        assert max(len(ln) for ln in lines) <= columns, out
+        assert "comput" in out
+        assert "…" in out
+    # --wide: every cell whole, as piped output is.
+    assert on_terminal(["profile", "list", "--wide"], {**env, "NO_COLOR": "1"}, columns=40) == PLAIN

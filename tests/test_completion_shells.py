@@ -154,6 +154,9 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["jupytunnel", "--ver"], ["--verbose", "--version"]),
     (["jupytunnel", "status", "--json", "a"], ["alpha", "aura"]),
     (["jupytunnel", "nosuch", ""], []),
+    # profile add takes a new name: the existing ones are no candidates.
+    (["jupytunnel", "profile", "add", ""], []),
+    (["jupytunnel", "profile", "add", "a"], []),
 ]
 
 
@@ -333,6 +336,84 @@ def _zsh_real_tab(line: bytes, home: Path, env: dict[str, str]) -> str:
         proc.kill()
         proc.wait(timeout=TIMEOUT)
         os.close(master)
+
+
+@pytest.mark.parametrize("shell", sorted(RUNNERS))
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["jupytunnel", "profile", "add", "x", "--identity-file"],
+        ["jupytunnel", "profile", "add", "x", "--host", "h", "--identity-file"],
+        ["jupytunnel", "write-ssh-config", "--file"],
+        ["jupytunnel", "write-ssh-config", "aura", "--file"],
+    ],
+    ids=" ".join,
+)
+def test_file_options_complete_file_names(shell: str, words: list[str], config: Path, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "id_ed25519").write_text("")
+    (keys / "id_rsa").write_text("")
+    got = RUNNERS[shell]([*words, str(keys / "id_e")], _env(config))
+    # The zsh harness stands _files in with a marker; the real TAB test below runs zsh's own.
+    assert got == (["<files>"] if shell == "zsh" else [str(keys / "id_ed25519")])
+
+
+def _zsh_real_tab_screen(line: bytes, home: Path, env: dict[str, str]) -> tuple[str, str]:
+    """Type ``line`` and a TAB in an interactive zsh; the edited line and what the screen showed."""
+    home.mkdir(parents=True, exist_ok=True)
+    dump = home / "buffer"
+    (home / ".zshrc").write_text(
+        f"fpath=({SCRIPTS} $fpath)\n"
+        "autoload -Uz compinit && compinit -u -D\n"
+        f'_jt_dump() {{ print -r -- "$BUFFER" > {dump} }}\n'
+        "zle -N _jt_dump\n"
+        "bindkey '^X' _jt_dump\n"
+        "PS1='READY> '\n"
+    )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [ZSH, "-i"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=home,
+        env={**env, "ZDOTDIR": str(home), "HOME": str(home), "TERM": "xterm"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while b"READY> " not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                seen += os.read(master, 4096)
+        assert b"READY> " in seen, seen
+        seen = b""
+        os.write(master, line + b"\t\x18")
+        while not (dump.exists() and dump.read_text().endswith("\n")) and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                seen += os.read(master, 4096)
+        return dump.read_text().rstrip("\n"), seen.decode(errors="replace")
+    finally:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        os.close(master)
+
+
+@pytest.mark.parametrize("option", ["write-ssh-config --file", "profile add x --identity-file"])
+def test_zsh_real_tab_on_a_file_option_prints_no_error(option: str, config: Path, tmp_path: Path) -> None:
+    """zsh's _files under the script's ``emulate -L zsh`` printed
+    "(eval):1: no matches found: *:globbed-files" before completing."""
+    home = tmp_path / "z"
+    home.mkdir()
+    (home / "ssh_config_work").write_text("")
+    line, screen = _zsh_real_tab_screen(f"jupytunnel {option} ssh_con".encode(), home, _env(config))
+    assert line == f"jupytunnel {option} ssh_config_work "
+    assert "no matches found" not in screen
+    assert "(eval)" not in screen
 
 
 def test_zsh_real_tab_with_compinit(config: Path, tmp_path: Path) -> None:

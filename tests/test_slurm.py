@@ -204,3 +204,15 @@ def test_a_job_that_ended_is_stale_and_the_next_connect_submits_anew(slurm: Slur
     done = jt.run("disconnect", "ends", "--stop-server")
     assert done.returncode == 0, done.stderr
     assert _jobs(slurm) == []
+
+
+def test_status_table_shows_the_job(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("tab", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    first = run_json(jt.run("connect", "tab", "--json", "--timeout", "90", timeout=120))
+    table = jt.run("status", env={**jt.env, "COLUMNS": "100"})
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith("tab"))
+    assert f"{first['job']['id']} {slurm.node}" in row
+    assert " left" in row
+    assert jt.run("disconnect", "tab", "--stop-server").returncode == 0
+    assert _jobs(slurm) == []

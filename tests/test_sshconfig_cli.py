@@ -559,9 +559,11 @@ def test_plain_ssh_opens_the_tunnel(rig: Rig, jt: JT, http_server: int, route: s
     out = jt.run("write-ssh-config", name, "--file", str(config))
     assert out.returncode == 0, out.stderr
     text = config.read_text()
-    assert "HostName 127.0.0.1" in text
-    assert f"Port {rig.target.port}" in text
-    assert ("ProxyJump gateway" in text) == (route == "jump")
+    # The managed block alone: the rig's own blocks (Host behind) have a ProxyJump of their own.
+    block = text.split(f"# >>> jupytunnel {name} >>>")[1].split(f"# <<< jupytunnel {name} <<<")[0]
+    assert "HostName 127.0.0.1" in block
+    assert f"Port {rig.target.port}" in block
+    assert ("ProxyJump gateway" in block) == (route == "jump")
     log = work / "ssh.log"
     with log.open("wb") as fh:  # never a pipe: ssh -f and the jump helper keep it open
         up = subprocess.run(

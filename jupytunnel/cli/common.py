@@ -26,14 +26,23 @@ def complete_profile(incomplete: str) -> list[str]:
     return [n for n in list_names() if n.startswith(incomplete)]
 
 
+def complete_file(incomplete: str) -> list[str]:
+    """A marker for the completion scripts: this value is a file name (the shell lists them)."""
+    del incomplete
+    return []
+
+
 ProfileName = Annotated[str, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+WideFlag = Annotated[bool, typer.Option("--wide", help="Every column, whole, however wide the terminal.")]
 
 __all__ = [
     "GLOBALS",
     "Globals",
     "JsonFlag",
     "ProfileName",
+    "WideFlag",
+    "complete_file",
     "complete_profile",
     "dry_run_lines",
     "parse_local_port",

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, complete_profile, print_json, print_table
+from jupytunnel.cli.common import (
+    GLOBALS,
+    JsonFlag,
+    ProfileName,
+    WideFlag,
+    complete_file,
+    complete_profile,
+    print_json,
+    print_table,
+)
 from jupytunnel.errors import UsageError
 
 app = typer.Typer(help="Create and manage profiles (one TOML file each).", no_args_is_help=True)
@@ -21,9 +30,13 @@ def _ssh_option(text: str) -> tuple[str, str]:
     return key, value
 
 
+# A new name: completing the existing ones would only offer what `add` refuses.
+NewProfileName = Annotated[str, typer.Argument(help="Name of the new profile.", show_default=False)]
+
+
 @app.command("add")
 def add(
-    name: ProfileName,
+    name: NewProfileName,
     host: Annotated[str, typer.Option("--host", help="Hostname or an alias from your ssh config.")],
     user: Annotated[str | None, typer.Option(help="Remote login.")] = None,
     port: Annotated[int | None, typer.Option(help="ssh port.")] = None,
@@ -53,7 +66,7 @@ def add(
         typer.Option("--sbatch-arg", help="sbatch option for the slurm launcher (--time=2:00:00); repeatable."),
     ] = None,
     nice: Annotated[int | None, typer.Option(help="Niceness 0..19 of the remote server.")] = None,
-    identity_file: Annotated[str | None, typer.Option(help="Private key file.")] = None,
+    identity_file: Annotated[str | None, typer.Option(help="Private key file.", autocompletion=complete_file)] = None,
     ssh_option: Annotated[
         list[str] | None, typer.Option("--ssh-option", help="Extra ssh option KEY=VALUE; repeatable.")
     ] = None,
@@ -113,7 +126,7 @@ def _int(text: str, option: str) -> int:
 
 
 @app.command("list")
-def list_(json_: JsonFlag = False) -> None:
+def list_(json_: JsonFlag = False, wide: WideFlag = False) -> None:
     """List profiles.
 
     Example: jupytunnel profile list --json
@@ -162,89 +175,152 @@ def list_(json_: JsonFlag = False) -> None:
             [str(r["name"]), str(r["host"] or "INVALID"), str(r["transport"] or "-"), str(r["launcher"] or "-")]
             for r in rows
         ],
+        wide=wide,
+        shrink={"host": 12, "name": 10},
+        drop=("launcher", "transport"),
     )
 
 
 @app.command("show")
 def show(name: ProfileName, json_: JsonFlag = False) -> None:
-    """Show a profile with every key, defaults included.
+    """Show a profile as TOML: the file's keys, then every default as a comment.
 
-    Example: jupytunnel profile show aura --json
+    Example: jupytunnel profile show aura
     """
     from jupytunnel import profiles
 
+    path = profiles.require(name)
     p = profiles.load(name)
-    data = p._asdict()
-    data["jump"] = list(p.jump)
-    data["setup"] = list(p.setup)
-    data["ssh_options"] = dict(p.ssh_options)
-    data["path"] = str(profiles.profile_path(name))
     if json_:
+        data = p._asdict()
+        data["jump"] = list(p.jump)
+        data["setup"] = list(p.setup)
+        data["ssh_options"] = dict(p.ssh_options)
+        data["path"] = str(path)
         print_json(data)
         return
-    for key, value in data.items():
-        print(f"{key:14} {value if value is not None else '-'}")
+    own = profiles.parse_toml(path.read_bytes(), str(path))
+    print(show_toml(p, own, profiles.load_defaults(), path), end="")
+
+
+def show_toml(profile: Any, own: dict[str, Any], defaults: dict[str, Any], path: Any) -> str:  # noqa: ANN401
+    """The profile as TOML that parses back to the file's own keys; every other key is a
+    comment saying where its value comes from (defaults.toml or the built-in default)."""
+    from jupytunnel import paths, profiles
+
+    lines = [f"# profile {profile.name}: {path}", "# keys in comments are not in the file: defaults"]
+    for key in profiles.KEYS:
+        value = getattr(profile, key)
+        if key in own:
+            lines.append(f"{key} = {_toml_value(own[key])}")
+        elif value is None:
+            lines.append(f"# {key} is not set ({_UNSET.get(key, 'none')})")
+        elif key in defaults:
+            lines.append(f"# {key} = {_toml_value(value)}  # from {paths.defaults_file()}")
+        else:
+            lines.append(f"# {key} = {_toml_value(value)}  # default")
+    return "\n".join(lines) + "\n"
+
+
+_UNSET = {"user": "ssh's own", "port": "ssh's own", "identity_file": "ssh's own", "nice": "not reniced"}
+
+
+def _toml_value(value: Any) -> str:  # noqa: ANN401 - any TOML value
+    """One value in TOML syntax, tables inline (so every key stays on its own line)."""
+    import tomli_w
+
+    if isinstance(value, dict) or hasattr(value, "items"):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in dict(value).items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, tuple):
+        value = list(value)
+    return tomli_w.dumps({"v": value}).strip()[len("v = ") :]
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
 
 
 @app.command("remove")
-def remove(name: ProfileName) -> None:
-    """Remove a profile (its tunnel, if any, is left alone: disconnect it first).
+def remove(
+    name: ProfileName,
+    force: Annotated[
+        bool, typer.Option("--force", help="Close its tunnel and stop its server first, without asking.")
+    ] = False,
+) -> None:
+    """Remove a profile; a live tunnel or a server it started is closed first (asks, or --force).
 
     Example: jupytunnel profile remove aura
     """
-    from jupytunnel import profiles
+    import sys
 
-    path = profiles.profile_path(name)
-    if not path.exists():
-        raise UsageError(f"no profile {name!r} in {path.parent}")
+    from jupytunnel import profiles, state, tunnel
+
+    path = profiles.require(name)
+    record = state.load(name)
+    live = record is not None and tunnel.record_state(record) != "down"
+    server = state.load_server(name)
+    busy = []
+    if live and record is not None:
+        busy.append(f"a live tunnel (ssh pid {record.pid})")
+    if server is not None:
+        busy.append(f"a Jupyter server (remote pid {server.get('pid')}) that may still run")
+    if busy and not force:
+        what = " and ".join(busy)
+        then = "close the tunnel, stop the server" if server is not None else "close the tunnel"
+        if not sys.stdin.isatty() or GLOBALS.dry_run:
+            raise UsageError(
+                f"profile {name!r} has {what}; without the profile 'server stop' could not reach it. "
+                f"Use --force to {then} and remove it"
+            )
+        answer = input(f"profile {name!r} has {what}. {then[0].upper()}{then[1:]} and remove it? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise UsageError(f"profile {name!r} kept")
     if GLOBALS.dry_run:
+        if busy:
+            print(f"# would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
         print(f"# would remove {path}")
         return
+    # The profile is still there: stopping the server needs it. A failure here keeps it.
+    if live:
+        profile = profiles.load(name) if server is not None else None
+        print(tunnel.disconnect(name, stop_server=server is not None, profile=profile))
+    elif server is not None:
+        from jupytunnel.cli.server_cmd import stop_server
+
+        print(stop_server(profiles.load(name)))
     path.unlink()
+    state.forget_server(name)
     print(f"removed {path}")
 
 
 @app.command("edit")
 def edit(name: ProfileName) -> None:
-    """Edit a profile in $VISUAL or $EDITOR; an invalid result keeps the old file.
+    """Edit a profile in $VISUAL or $EDITOR; an invalid result reopens the editor, never lost.
+
+    The editor reopens on your text with the error as a comment at the top. Leave it
+    unchanged to give up: the text is then kept in a file (named in the message) that the
+    next 'profile edit' starts from.
 
     Example: EDITOR=nano jupytunnel profile edit aura
     """
-    import tempfile
-    from pathlib import Path
+    from jupytunnel import profiles
+    from jupytunnel.cli import edit_session
 
-    from jupytunnel import paths, profiles, runner
-    from jupytunnel.fsutil import atomic_write
-
-    path = profiles.profile_path(name)
-    original = path.read_bytes() if path.exists() else None
-    if original is None:
-        raise UsageError(f"no profile {name!r} in {path.parent}")
+    path = profiles.require(name)
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    folder = paths.ensure_private_dir(paths.profiles_dir())
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".toml", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(original)
-        try:
-            argv = [*shlex.split(editor), tmp]
-        except ValueError as exc:
-            raise UsageError(f"cannot split the editor command {editor!r}: {exc}") from None
-        if GLOBALS.dry_run:
-            print(shlex.join(argv))
-            return
-        code = runner.run_interactive(argv)
-        if code != 0:
-            raise UsageError(f"editor {editor!r} exited with {code}; {path} unchanged")
-        edited = Path(tmp).read_bytes()
-        profiles.build(name, profiles.parse_toml(edited, str(path)), profiles.load_defaults(), str(path))
-        if edited != original:
-            atomic_write(path, edited)
-            print(f"saved {path}")
-        else:
-            print(f"{path} unchanged")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        argv = shlex.split(editor)
+    except ValueError as exc:
+        raise UsageError(f"cannot split the editor command {editor!r}: {exc}") from None
+    if not argv:
+        raise UsageError("$VISUAL/$EDITOR is empty")
+    if GLOBALS.dry_run:
+        print(shlex.join([*argv, str(path.with_name(f".{name}.XXXX.toml"))]))
+        return
+    print(edit_session.edit(name, path, argv))
 
 
 @app.command("path")

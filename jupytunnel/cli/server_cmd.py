@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, print_json, print_table
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, WideFlag, print_json, print_table
 from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
@@ -31,10 +32,10 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import launchers, master, profiles, remote, runner, server, state
+    from jupytunnel import launchers, master, remote, runner, server, state
     from jupytunnel.actions import SLURM_READY_WAIT, parse_timeout
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     if timeout is None:
         timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else 60.0
     timeout = parse_timeout(timeout)
@@ -62,9 +63,9 @@ def stop(name: ProfileName) -> None:
 
     Example: jupytunnel server stop aura
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import remote
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     if GLOBALS.dry_run:
         _plan_session(profile, remote.discovery_script())
         print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
@@ -72,28 +73,34 @@ def stop(name: ProfileName) -> None:
             "# SIGTERM and at last SIGKILL to its PID (only while that PID is a Jupyter), and its tmux/screen session"
         )
         return
+    print(stop_server(profile))
+
+
+def stop_server(profile: Profile) -> str:
+    """What ``server stop`` does (``profile remove`` too); returns a line for the user."""
+    from jupytunnel import master, server, state
+
+    name = profile.name
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         if profile.launcher == "slurm":  # running or still pending: the job goes
             cancelled = server.stop_job(m)
-            print(f"{name}: cancelled job {cancelled}" if cancelled else f"{name}: no job in the queue")
-            return
+            return f"{name}: cancelled job {cancelled}" if cancelled else f"{name}: no job in the queue"
         found = server.find(m)
         if found.server is None:
-            print(f"{name}: no server running")
-            return
+            return f"{name}: no server running"
         server.stop(m, found.server)
-    print(f"{name}: stopped (pid {found.server.pid})")
+    return f"{name}: stopped (pid {found.server.pid})"
 
 
 @app.command("list")
-def list_(name: ProfileName, json_: JsonFlag = False) -> None:
-    """List every Jupyter server of the remote user, marking the profile's.
+def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) -> None:
+    """List every Jupyter server of the remote user; PROFILE names the profile's own.
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import master, remote, server, state
 
-    profile = profiles.load(name)
+    profile = _profile(name)
     if GLOBALS.dry_run:
         _plan_session(profile, remote.discovery_script())
         return
@@ -117,40 +124,72 @@ def list_(name: ProfileName, json_: JsonFlag = False) -> None:
         print(f"{name}: no Jupyter servers on {profile.host}")
         return
     print_table(
-        ["pid", "endpoint", "root_dir", "version", "profile's"],
-        [
-            [
-                str(r["pid"]),
-                str(r["sock"] or r["port"]),
-                str(r["root_dir"]),
-                str(r["version"]),
-                "yes" if r["profile"] else "",
-            ]
-            for r in rows
-        ],
+        ["pid", "endpoint", "folder", "version", "profile"],
+        table_rows(rows, name),
+        wide=wide,
+        shrink={"endpoint": 12, "folder": 12},
+        drop=("version",),
     )
+
+
+def table_rows(rows: Sequence[Mapping[str, object]], name: str) -> list[list[str]]:
+    """``server list`` rows for people: by PID as a number; PROFILE names the profile's own."""
+    ordered = sorted(rows, key=lambda r: r["pid"] if isinstance(r["pid"], int) else -1)
+    return [
+        [
+            str(r["pid"]),
+            str(r["sock"] or r["port"]),
+            str(r["root_dir"]),
+            str(r["version"]),
+            name if r["profile"] else "",
+        ]
+        for r in ordered
+    ]
 
 
 @app.command("logs")
 def logs(
     name: ProfileName,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=100000, help="How many lines.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing what the server logs, until Ctrl-C.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Give up connecting after this many seconds.")] = 30.0,
 ) -> None:
-    """Print the last lines of the server's log on the remote.
+    """Print the last lines of the server's log on the remote (--follow: and what follows).
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import master, profiles, remote, server, state
+    from jupytunnel import master, remote, server, state
+    from jupytunnel.actions import parse_timeout
 
-    profile = profiles.load(name)
+    profile = _profile(name)
+    timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
-        _plan_session(profile, remote.logs_script(name, lines))
+        script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
+        _plan_session(profile, script)
         return
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+    if follow:
+        # No profile lock: a stream until Ctrl-C must not hold up connect or disconnect.
+        # The connection is bounded by --timeout; Ctrl-C ends the local ssh, whose channel
+        # closing ends the remote tail (see remote.follow_logs_script).
+        with master.temporary_master(profile, timeout=timeout) as m:
+            code = server.follow_logs(m, lines)
+        if code != 0:
+            raise JupytunnelError(f"{name}: no log" if code == 1 else f"{name}: ssh ended with exit {code}")
+        return
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=timeout) as m:
         text = server.logs(m, lines)
     if not text:
         raise JupytunnelError(f"{name}: no log")
     print(text, end="")
+
+
+def _profile(name: str) -> Profile:
+    """The profile, or the ssh host NAME names (as ``connect`` takes it on a first run)."""
+    from jupytunnel import hosts
+
+    return hosts.profile_or_host(name, check=not GLOBALS.dry_run)[0]
 
 
 def _plan_session(profile: Profile, script: str) -> Master:

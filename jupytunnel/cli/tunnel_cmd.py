@@ -10,13 +10,21 @@ from jupytunnel.cli.common import (
     GLOBALS,
     JsonFlag,
     ProfileName,
+    WideFlag,
     complete_profile,
 )
 from jupytunnel.errors import JupytunnelError, UsageError
 
 
 def connect(
-    name: ProfileName,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Profile name, or a host your ssh reaches: an alias from your ssh config, or user@host[:port].",
+            autocompletion=complete_profile,
+            show_default=False,
+        ),
+    ],
     local_port: Annotated[str | None, typer.Option(help="Local port number, or 'auto'.")] = None,
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the browser.")] = False,
     no_start: Annotated[bool, typer.Option("--no-start", help="Never start a server; fail if none runs.")] = False,
@@ -31,8 +39,14 @@ def connect(
     watch: Annotated[
         bool, typer.Option("--watch", help="Stay in the foreground; reconnect when the tunnel drops.")
     ] = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="NAME is a host, not a profile: keep it as a profile after connecting.")
+    ] = False,
 ) -> None:
     """Open (or reuse) the tunnel to a profile's Jupyter and print its URL.
+
+    NAME may also be a host your own ssh reaches (an alias from ~/.ssh/config, or
+    user@host[:port]): it is connected with the default profile values.
 
     Example: jupytunnel connect aura --no-browser
     """
@@ -40,7 +54,7 @@ def connect(
 
     actions.connect(
         name, local_port=local_port, no_browser=no_browser, no_start=no_start, as_json=json_,
-        timeout=timeout, watch=watch, dry_run=GLOBALS.dry_run,
+        timeout=timeout, watch=watch, save=save, dry_run=GLOBALS.dry_run,
     )  # fmt: skip
 
 
@@ -55,10 +69,12 @@ def disconnect(
 
     Example: jupytunnel disconnect aura --stop-server
     """
-    from jupytunnel import profiles, state, tunnel
+    from jupytunnel import actions, hosts, state, tunnel
 
     if all_ == (name is not None):
         raise UsageError("give a profile name or --all")
+    if name is not None:
+        actions.require_known(name)
     if GLOBALS.dry_run:
         _plan_disconnect([name] if name else [r.profile for r in state.load_all()])
         return
@@ -67,7 +83,8 @@ def disconnect(
         print("\n".join(lines) if lines else "no tunnels to close")
         return
     assert name is not None
-    profile = profiles.load(name) if stop_server else None
+    # A host connected without a profile (a first run) is addressed as connect took it.
+    profile = hosts.profile_or_host(name, check=False)[0] if stop_server else None
     print(tunnel.disconnect(name, stop_server=stop_server, profile=profile))
 
 
@@ -94,23 +111,30 @@ def status(
     ] = None,
     json_: JsonFlag = False,
     show_token: Annotated[bool, typer.Option("--show-token", help="Show the token in URLs.")] = False,
+    wide: WideFlag = False,
 ) -> None:
     """Show recorded tunnels: up, stale (process alive, not answering) or down.
+
+    The table fits the terminal (the URL shown as its port); --wide shows every column whole.
 
     Example: jupytunnel status --json
     """
     from jupytunnel import actions
 
-    actions.status(name, as_json=json_, show_token=show_token)
+    actions.status(name, as_json=json_, show_token=show_token, wide=wide)
 
 
-def open_(name: ProfileName) -> None:
+def open_(
+    name: ProfileName,
+    show_token: Annotated[bool, typer.Option("--show-token", help="Print the URL with its token.")] = False,
+) -> None:
     """Open a live tunnel's URL in the browser ($BROWSER is honoured).
 
-    Example: jupytunnel open aura
+    Example: jupytunnel open aura --show-token
     """
-    from jupytunnel import browser, state, tunnel
+    from jupytunnel import actions, browser, state, tunnel
 
+    actions.require_known(name)
     record = state.load(name)
     if record is None or tunnel.record_state(record) != "up":
         raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
@@ -118,7 +142,7 @@ def open_(name: ProfileName) -> None:
         print(f"# would open {tunnel.hide_token(record.url)}")
         return
     browser.open_url(record.url, name)
-    print(tunnel.hide_token(record.url))
+    print(record.url if show_token else tunnel.hide_token(record.url))
 
 
 def register(app: typer.Typer) -> None:
