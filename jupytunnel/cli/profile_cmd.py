@@ -196,6 +196,7 @@ def show(name: ProfileName, json_: JsonFlag = False) -> None:
         data["jump"] = list(p.jump)
         data["setup"] = list(p.setup)
         data["ssh_options"] = dict(p.ssh_options)
+        data["slurm"] = {**p.slurm._asdict(), "sbatch_args": list(p.slurm.sbatch_args)}
         data["path"] = str(path)
         print_json(data)
         return
@@ -229,6 +230,8 @@ def _toml_value(value: Any) -> str:  # noqa: ANN401 - any TOML value
     """One value in TOML syntax, tables inline (so every key stays on its own line)."""
     import tomli_w
 
+    if hasattr(value, "_asdict"):  # a table of its own ([slurm])
+        value = {k: list(v) if isinstance(v, tuple) else v for k, v in value._asdict().items()}
     if isinstance(value, dict) or hasattr(value, "items"):
         inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in dict(value).items())
         return "{ " + inner + " }" if inner else "{}"
