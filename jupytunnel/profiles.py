@@ -42,6 +42,36 @@ SshOptionValue = str | int | bool
 _NO_OPTIONS: Mapping[str, SshOptionValue] = MappingProxyType({})
 
 
+class SyncSettings(NamedTuple):
+    """The ``[sync]`` table: the folder pair ``jupytunnel sync NAME`` uses by default."""
+
+    local: str | None = None  # absolute or ~/...; default: the current folder
+    remote: str | None = None  # default: workdir/<name of the local folder>
+    exclude: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that are set, as TOML takes them."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._asdict().items() if v not in (None, ())}
+
+
+SYNC_KEYS: tuple[str, ...] = SyncSettings._fields
+
+
+def remote_path_problem(path: str) -> str | None:
+    """Why ``path`` is not a remote path sync understands, or None.
+
+    ``~`` and ``~/...`` are the remote home, as in ``workdir``; other ``~`` forms (``~bob``)
+    would need the remote shell, which never sees the paths (rsync ``-s``).
+    """
+    if not path:
+        return "must not be empty"
+    if _CONTROL_RE.search(path):
+        return "contains control characters (newline, tab, NUL, ...)"
+    if path.startswith("~") and path != "~" and not path.startswith("~/"):
+        return f"{_describe(path)}: only '~' and '~/...' (your home there) are understood"
+    return None
+
+
 # A NamedTuple, not a dataclass: every connect loads a profile, and dataclasses imports
 # inspect, 10 ms of start-up in a command whose whole budget is about 60 ms.
 class Profile(NamedTuple):
@@ -64,6 +94,7 @@ class Profile(NamedTuple):
     nice: int | None = None
     ssh_options: Mapping[str, SshOptionValue] = _NO_OPTIONS
     browser: bool = True
+    sync: SyncSettings = SyncSettings()
 
     @property
     def is_classic_notebook(self) -> bool:
@@ -77,7 +108,10 @@ class Profile(NamedTuple):
         for key, value in self._asdict().items():
             if key == "name":
                 continue
-            if key == "host" or value != self._field_defaults.get(key):
+            if isinstance(value, SyncSettings):
+                if value.to_dict():
+                    out[key] = value.to_dict()
+            elif key == "host" or value != self._field_defaults.get(key):
                 out[key] = (
                     list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, Mapping) else value
                 )
@@ -176,6 +210,8 @@ class _Checker:
                 out[key] = self._ssh_options(value)
             elif key == "jupyter":
                 out[key] = self._command(key, value)
+            elif key == "sync":
+                out[key] = self._sync(value)
             else:  # identity_file, proxy_command, workdir
                 text = self.string(key, value)
                 if not text:
@@ -204,6 +240,32 @@ class _Checker:
         if not words:
             raise self.fail(key, "must name a command, such as 'jupyter lab'")
         return text
+
+    def _sync(self, value: object) -> dict[str, Any]:
+        """The ``[sync]`` table's keys, checked; ``build`` merges them with defaults.toml's."""
+        if not isinstance(value, dict):
+            raise self.fail("sync", f"expected a table ([sync] with {', '.join(SYNC_KEYS)}), got {_describe(value)}")
+        out: dict[str, Any] = {}
+        for sub, item in value.items():
+            key = f"sync.{sub}"
+            if sub not in SYNC_KEYS:
+                import difflib
+
+                close = difflib.get_close_matches(sub, SYNC_KEYS, n=1)
+                hint = f"; did you mean 'sync.{close[0]}'?" if close else f"; known keys: {', '.join(SYNC_KEYS)}"
+                raise self.fail(key, f"unknown key{hint}")
+            if sub == "exclude":
+                patterns = self.string_list(key, item)
+                if any(not p for p in patterns):
+                    raise self.fail(key, "an empty pattern")
+                out[sub] = patterns
+                continue
+            text = self.string(key, item)
+            problem = remote_path_problem(text) if sub == "remote" else _local_path_problem(text)
+            if problem:
+                raise self.fail(key, problem)
+            out[sub] = text
+        return out
 
     def _ssh_options(self, value: object) -> dict[str, SshOptionValue]:
         if not isinstance(value, dict):
@@ -241,6 +303,14 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
+def _local_path_problem(path: str) -> str | None:
+    if not path:
+        return "must not be empty"
+    if not (path == "~" or path.startswith(("~/", "/"))):
+        return f"{_describe(path)}: give an absolute path or one that starts with '~/'"
+    return None
+
+
 def parse_toml(data: bytes, source: str) -> dict[str, Any]:
     """Decode a TOML file's bytes; any failure is a one-line ``ProfileError``."""
     try:
@@ -264,6 +334,8 @@ def build(name: str, raw: Mapping[str, object], defaults: Mapping[str, object], 
     merged = {**checked_defaults, **checked}
     if "ssh_options" in checked_defaults and "ssh_options" in checked:
         merged["ssh_options"] = {**checked_defaults["ssh_options"], **checked["ssh_options"]}
+    if "sync" in merged:  # one key a time, as ssh_options: defaults' exclude with the profile's folders
+        merged["sync"] = SyncSettings(**{**checked_defaults.get("sync", {}), **checked.get("sync", {})})
     if merged.get("jump") and merged.get("proxy_command"):
         # One came from defaults.toml, the other from the profile.
         raise _Checker(source, name).fail(

@@ -169,6 +169,7 @@ def show(name: ProfileName, json_: JsonFlag = False) -> None:
     data["jump"] = list(p.jump)
     data["setup"] = list(p.setup)
     data["ssh_options"] = dict(p.ssh_options)
+    data["sync"] = {**p.sync._asdict(), "exclude": list(p.sync.exclude)}
     data["path"] = str(profiles.profile_path(name))
     if json_:
         print_json(data)
