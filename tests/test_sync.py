@@ -302,7 +302,13 @@ def test_output_splitter_collects_the_itemized_changes() -> None:
     out = s.OutputSplitter(echoed.append, blank_lines=False)
     out.feed(listing.encode() + b"\n" + STATS_3_5.encode())
     out.close()
-    assert out.changes == ["cd+++++++++ ./", "<f+++++++++ a b.txt", "<f.st...... sub/ünï.txt", "*deleting   old.txt", ".d..t...... sub/"]
+    assert out.changes == [
+        "cd+++++++++ ./",
+        "<f+++++++++ a b.txt",
+        "<f.st...... sub/ünï.txt",
+        "*deleting   old.txt",
+        ".d..t...... sub/",
+    ]
     assert "".join(echoed) == listing  # no blank line, no stats
 
 
@@ -312,9 +318,13 @@ def test_failure_messages() -> None:
     assert "rsync is not installed on aura" in str(s.failure(127, "", host="aura"))
     ssh = "ssh: connect to host aura port 22: Connection refused\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232) [sender=3.2.7]\n"
     message = str(s.failure(255, ssh, host="aura"))
-    assert message.startswith("rsync with aura failed (exit 255, ssh failed): ssh: connect to host aura port 22: Connection refused")
+    assert message.startswith(
+        "rsync with aura failed (exit 255, ssh failed): ssh: connect to host aura port 22: Connection refused"
+    )
     assert "io.c" not in message
-    assert "no data moved for 600 s" in str(s.failure(30, "rsync error: timeout in data send/receive (code 30)", host="a"))
+    assert "no data moved for 600 s" in str(
+        s.failure(30, "rsync error: timeout in data send/receive (code 30)", host="a")
+    )
     assert "\n" not in message
 
 
