@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         5: lambda: pairs.pair_status_scale(bench),
         6: lambda: pairs.pair_completion(bench),
         7: lambda: pairs.pair_throughput(bench, venv),
+        8: lambda: pairs.pair_sync(bench),
     }
     results: list[PairResult] = []
     sections: list[profiling.Section] = []

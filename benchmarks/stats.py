@@ -14,6 +14,7 @@ TITLES = {
     5: "status at scale",
     6: "Completion",
     7: "Throughput",
+    8: "Sync",
 }
 
 

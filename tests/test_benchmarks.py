@@ -23,6 +23,7 @@ HEADINGS = (
     "## 5. status at scale",
     "## 6. Completion",
     "## 7. Throughput",
+    "## 8. Sync",
 )
 
 
