@@ -75,7 +75,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json --show-token)
             ;;
         'sync')
-            _jt_opts=(--delete --exclude -h --help --json --pull --timeout)
+            _jt_opts=(--delete --dry-run --exclude -h --help --json --pull --timeout)
             ;;
         'write-ssh-config')
             _jt_opts=(--dry-run --file --force -h --help --remove)

@@ -61,7 +61,7 @@ function __jupytunnel_options
         case 'status'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--show-token' 'Show the token in URLs.'
         case 'sync'
-            printf '%s\t%s\n' '--delete' 'Delete files on the receiving side that the sending side lacks.' '--exclude' 'rsync exclude PATTERN; repeatable.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--pull' 'Copy from the remote to LOCAL (default: push).' '--timeout' 'Give up on the login and the remote check after this many seconds.'
+            printf '%s\t%s\n' '--delete' 'Delete files on the receiving side that the sending side lacks.' '--dry-run' 'As the global --dry-run: list what would change, change nothing.' '--exclude' 'rsync exclude PATTERN; repeatable.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--pull' 'Copy from the remote to LOCAL (default: push).' '--timeout' 'Give up on the login and the remote check after this many seconds.'
         case 'write-ssh-config'
             printf '%s\t%s\n' '--dry-run' 'Print a diff of what would change; write nothing.' '--file' 'The ssh config to edit (default: $JUPYTUNNEL_SSH_CONFIG, else ~/.ssh/config).' '--force' 'Write a block even when the file has its own \'Host NAME\' block.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--remove' 'Take out the named managed blocks (every one, with no NAME).'
     end

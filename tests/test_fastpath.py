@@ -64,6 +64,7 @@ def test_fast_path_matches_typer(
         ["sync", "aura", "--exclude"],
         ["sync", "aura", "--bogus"],
         ["--dry-run", "sync", "aura"],
+        ["sync", "aura", "--dry-run"],
         ["profile", "list"],
     ],
 )

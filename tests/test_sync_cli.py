@@ -139,7 +139,7 @@ def test_dry_run_lists_changes_and_changes_nothing(rig: Rig, jt: JT, tmp_path: P
     # Pulling into a folder that does not exist: it is not made either.
     run_json(sync(jt, "sync", "aura", str(src), "~/dry", "--json"))
     back = tmp_path / "nothere"
-    data = run_json(sync(jt, "--dry-run", "sync", "aura", str(back), "~/dry", "--pull", "--json"))
+    data = run_json(sync(jt, "sync", "aura", str(back), "~/dry", "--pull", "--json", "--dry-run"))  # after it too
     assert not back.exists()
     assert data["dry_run"] is True
     assert ">f+++++++++ a b.txt" in data["changes"]

@@ -32,6 +32,9 @@ def sync(
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="rsync exclude PATTERN; repeatable.", show_default=False)
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="As the global --dry-run: list what would change, change nothing.")
+    ] = False,
     json_: JsonFlag = False,
     timeout: Annotated[
         float, typer.Option(help="Give up on the login and the remote check after this many seconds.")
@@ -56,7 +59,7 @@ def sync(
         exclude=exclude or [],
         as_json=json_,
         timeout=timeout,
-        dry_run=GLOBALS.dry_run,
+        dry_run=dry_run or GLOBALS.dry_run,
     )
 
 
