@@ -461,6 +461,10 @@ def sync(
     try:
         with master.session(profile, script, timeout=timeout) as (m, check, through_tunnel):
             check_local_rsync(rsync, version.result(timeout=10).stdout)
+            if check.returncode == master.SSH_FAILED and not check.stdout:  # the live master's ssh failed
+                raise JupytunnelError(
+                    f"ssh to {profile.host} failed (exit {check.returncode}): {master.ssh_message(check.stderr)}"
+                )
             found = check_preflight(
                 check.stdout,
                 remote=folders.remote,
