@@ -617,10 +617,14 @@ def pair_sync(bench: Bench) -> PairResult:
         "raw rsync -e ssh", f"rsync -a -e 'ssh -F CFG' SRC/ target:~/p8raw/ ({mb:.0f} MB, {files} files)", unit="MB/s"
     )
     bench.log(f"  pair 8: {mb:.0f} MB in {files} files ...")
-    for _, measured in bench.round_indices():
+    for i, measured in bench.round_indices():
         fresh("p8jt", "p8raw")  # not timed
-        t_a = jt_sync(jt, name, "p8jt")
-        t_b = raw_sync("p8raw")
+        if i % 2:  # every other round the other way round: neither side always writes first
+            t_b = raw_sync("p8raw")
+            t_a = jt_sync(jt, name, "p8jt")
+        else:
+            t_a = jt_sync(jt, name, "p8jt")
+            t_b = raw_sync("p8raw")
         if measured:
             full_a.add(mb / t_a)
             full_b.add(mb / t_b)
@@ -647,7 +651,8 @@ def pair_sync(bench: Bench) -> PairResult:
     res.notes.append(
         f"{mb:.0f} MB of random bytes in {files} files (10 folders), pushed to the rig's target over loopback. "
         "The full transfer (figures in MB/s, the ratio MB/s over raw rsync: higher is better) starts from an "
-        "empty destination each round (the deletion is not timed); the no-change rows (ms) sync the same tree "
+        "empty destination each round (the deletion is not timed), jupytunnel first in even rounds and raw "
+        "rsync first in odd ones; the no-change rows (ms) sync the same tree "
         "again. jupytunnel runs `sync --json` as a whole process: the remote check and rsync ride the live "
         "tunnel's master (no ssh handshake); the 'no tunnel' row opens a master for the one sync, as raw "
         "rsync opens its own ssh. Raw rsync runs `rsync -a` (jupytunnel adds `-s -8 --update "
