@@ -294,6 +294,9 @@ def is_change(line: str) -> bool:
     return _ITEM_RE.match(line) is not None
 
 
+_LINE_END_RE = re.compile(rb"[\r\n]")
+
+
 class OutputSplitter:
     """rsync's stdout, line by line ("\\r" ends a progress line, "\\n" any other): passed to
     ``echo`` until the ``--stats`` block begins, kept for parsing."""
@@ -306,14 +309,12 @@ class OutputSplitter:
         self.stats: list[str] = []
 
     def feed(self, data: bytes) -> None:
-        self.pending += data
-        while True:
-            ends = [i for i in (self.pending.find(b"\r"), self.pending.find(b"\n")) if i >= 0]
-            if not ends:
-                return
-            i = min(ends)
-            line, end, self.pending = self.pending[:i], self.pending[i : i + 1], self.pending[i + 1 :]
-            self._line(line.decode(errors="replace"), end.decode())
+        buf = self.pending + data
+        start = 0
+        for end in _LINE_END_RE.finditer(buf):
+            self._line(buf[start : end.start()].decode(errors="replace"), end.group().decode())
+            start = end.end()
+        self.pending = buf[start:]
 
     def close(self) -> None:
         if self.pending:
@@ -321,17 +322,13 @@ class OutputSplitter:
             self.pending = b""
 
     def _line(self, text: str, end: str) -> None:
-        if text.startswith(STATS_START):
-            self.stats.append(text)  # from here on: the stats block, for us only
-        elif self.stats:
-            self.stats.append(text)
+        if self.stats or text.startswith(STATS_START):
+            self.stats.append(text)  # from its first line on, the stats block is for us only
             return
-        else:
-            if end == "\n" and text:
-                self.lines.append(text)
-            if self.echo is not None and (text or end == "\r" or self.blank_lines):
-                self.echo(text + end)
-            return
+        if end == "\n" and text:
+            self.lines.append(text)
+        if self.echo is not None and (text or end == "\r" or self.blank_lines):
+            self.echo(text + end)
 
     @property
     def changes(self) -> list[str]:
