@@ -192,8 +192,8 @@ def session(profile: Profile, script: str, *, timeout: float) -> Iterator[tuple[
         yield master, master.run(script, timeout=timeout), True
         return
     temp = _temporary(master)
+    started = start_master(temp, forward=None, persist=TEMPORARY_PERSIST, command=script)
     try:
-        started = start_master(temp, forward=None, persist=TEMPORARY_PERSIST, command=script)
         try:
             first = finish_master(temp, started, timeout=timeout)
         finally:
