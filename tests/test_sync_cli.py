@@ -392,3 +392,40 @@ def test_ctrl_c_keeps_the_partial_file_and_a_rerun_resumes(rig: Rig, jt: JT, tmp
     assert again["files"] == 1
     assert sha256(dest / "big.bin") == sha256(src / "big.bin")
     assert not partial.exists()
+
+
+def test_progress_on_a_terminal(rig: Rig, jt: JT, tmp_path: Path) -> None:
+    """stderr a terminal: rsync's overall progress there (``\\r`` updates up to 100%);
+    stdout, a pipe, still gets the one summary line."""
+    import pty
+
+    jt.profile("aura")
+    src = make_tree(tmp_path / "prog", {f"f{i}.bin": os.urandom(50_000) for i in range(40)})
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupytunnel", "sync", "aura", str(src), "~/prog"],
+            env=jt.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+        )
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0, seen
+    assert b"\r" in seen
+    assert b"100%" in seen
+    assert b"to-chk=0/" in seen
+    assert out.startswith("aura: pushed 40 files (2.0 MB) to target:")
