@@ -1,4 +1,4 @@
-"""Pair 8: a cold Slurm connect against the same steps done by hand, on a real one-node
+"""Pair 9: a cold Slurm connect against the same steps done by hand, on a real one-node
 cluster (tests/slurm_cluster.py) whose login node is the rig's target.
 
 By hand, through one ControlMaster (the quickest a person can do it): ``sbatch`` a script that
@@ -20,7 +20,7 @@ from rig import free_port
 from slurm_cluster import SlurmCluster, missing_binaries
 from stats import TITLES, PairResult, Row, Series, Target, at_most, ratio_of
 
-NUMBER = 8
+NUMBER = 9
 FIRST_POLL, MAX_POLL = 0.1, 2.0
 
 
@@ -111,14 +111,14 @@ def pair_slurm(bench: Bench) -> PairResult:
     cluster = SlurmCluster(bench.rig.slurm_conf.parent)
     cluster.start()
     try:
-        jt = bench.jt("p8")
+        jt = bench.jt("p9")
         name = jt.profile("hpc", launcher="slurm", slurm={"sbatch_args": ["--time=00:10:00"]})
         a = Series("jupytunnel connect (slurm, cold)", f"jupytunnel connect {name} --no-browser")
         b = Series("by hand: sbatch, poll squeue, read the runtime file, ssh -O forward", "see the note")
         to_running = Series("by hand: submit to RUNNING", "squeue polled")
         to_ready = Series("by hand: RUNNING to ready", "runtime file + forward + GET 200")
         hand = ByHand(bench, cluster)
-        bench.log("  pair 8 ...")
+        bench.log("  pair 9 ...")
         for _, measured in bench.round_indices():
             ran = jt.run("connect", name, "--no-browser", "--timeout", "120", timeout=180)
             jt.run("disconnect", name, "--stop-server", timeout=120)

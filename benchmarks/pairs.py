@@ -1,4 +1,4 @@
-"""The seven pairs of the issue. Each runs its commands interleaved (A B A B ...), one
+"""The pairs of the issues. Each runs its commands interleaved (A B A B ...), one
 warm-up round first, and returns a ``PairResult``; the ratio is jupytunnel over the baseline.
 """
 
@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -565,4 +566,99 @@ def pair_throughput(bench: Bench, venv: BenchVenv) -> PairResult:
     )
     jt.disconnect_all()
     raw.exit()
+    return res
+
+
+# 8 ----------------------------------------------------------------------------------------
+
+
+def make_payload(root: Path, *, files: int, size: int) -> None:
+    """``files`` files of random bytes (nothing for ssh or rsync to compress), in 10 folders."""
+    each = size // files
+    for i in range(files):
+        folder = root / f"d{i % 10}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i:04d}.bin").write_bytes(os.urandom(each))
+
+
+def pair_sync(bench: Bench) -> PairResult:
+    res = PairResult(8, TITLES[8])
+    files, size = (100, 20 * 10**6) if bench.quick else (1000, 200 * 10**6)
+    mb = size / 1e6
+    src = bench.rig.root / "p8src"
+    make_payload(src, files=files, size=size)
+    port, _ = shared_server(bench)
+    jt = bench.jt("p8")
+    name = jt.profile("data", remote_port=port, launcher="none")
+    jt.connect_json(name)  # the tunnel is up: sync rides its master
+    cold = bench.jt("p8cold")
+    cold_name = cold.profile("data", remote_port=port, launcher="none")  # no tunnel: a master for each sync
+    home = bench.rig.home
+    raw_e = f"{SSH} -F {bench.rig.ssh_config}"
+
+    def jt_sync(env: harness.JT, profile: str, dest: str) -> float:
+        ran = env.run("sync", profile, str(src), f"~/{dest}", "--json", timeout=600)
+        out = json.loads(ran.stdout)
+        if out["total_files"] < files:
+            raise BenchError(f"jupytunnel sync saw {out['total_files']} files, expected {files}")
+        return ran.seconds
+
+    def raw_sync(dest: str) -> float:
+        return timed(["rsync", "-a", "-e", raw_e, f"{src}/", f"target:{home}/{dest}/"], timeout=600).seconds
+
+    def fresh(*dests: str) -> None:
+        for dest in dests:
+            shutil.rmtree(home / dest, ignore_errors=True)
+
+    full_a = Series(
+        "jupytunnel sync, tunnel up", f"jupytunnel sync {name} SRC ~/p8jt ({mb:.0f} MB, {files} files)", unit="MB/s"
+    )
+    full_b = Series(
+        "raw rsync -e ssh", f"rsync -a -e 'ssh -F CFG' SRC/ target:~/p8raw/ ({mb:.0f} MB, {files} files)", unit="MB/s"
+    )
+    bench.log(f"  pair 8: {mb:.0f} MB in {files} files ...")
+    for i, measured in bench.round_indices():
+        fresh("p8jt", "p8raw")  # not timed
+        if i % 2:  # every other round the other way round: neither side always writes first
+            t_b = raw_sync("p8raw")
+            t_a = jt_sync(jt, name, "p8jt")
+        else:
+            t_a = jt_sync(jt, name, "p8jt")
+            t_b = raw_sync("p8raw")
+        if measured:
+            full_a.add(mb / t_a)
+            full_b.add(mb / t_b)
+    same_a = Series("jupytunnel sync, no change, tunnel up", f"jupytunnel sync {name} SRC ~/p8jt (nothing to send)")
+    same_b = Series("raw rsync -e ssh, no change", "rsync -a -e 'ssh -F CFG' SRC/ target:~/p8raw/ (nothing to send)")
+    same_c = Series(
+        "jupytunnel sync, no change, no tunnel", f"jupytunnel sync {cold_name} SRC ~/p8jt (nothing to send)"
+    )
+    for _, measured in bench.round_indices():
+        t_a = jt_sync(jt, name, "p8jt")
+        t_b = raw_sync("p8raw")
+        t_c = jt_sync(cold, cold_name, "p8jt")
+        if measured:
+            same_a.add(t_a)
+            same_b.add(t_b)
+            same_c.add(t_c)
+    res.rows += [
+        Row(full_b),
+        Row(full_a, baseline=full_b, target=Target(">= 0.95", at_least(0.95), ratio_of(full_a, full_b))),
+        Row(same_b),
+        Row(same_a, baseline=same_b, target=Target("<= 1.1", at_most(1.1), ratio_of(same_a, same_b))),
+        Row(same_c, baseline=same_b),
+    ]
+    res.notes.append(
+        f"{mb:.0f} MB of random bytes in {files} files (10 folders), pushed to the rig's target over loopback. "
+        "The full transfer (figures in MB/s, the ratio MB/s over raw rsync: higher is better) starts from an "
+        "empty destination each round (the deletion is not timed), jupytunnel first in even rounds and raw "
+        "rsync first in odd ones; the no-change rows (ms) sync the same tree "
+        "again. jupytunnel runs `sync --json` as a whole process: the remote check and rsync ride the live "
+        "tunnel's master (no ssh handshake); the 'no tunnel' row opens a master for the one sync, as raw "
+        "rsync opens its own ssh. Raw rsync runs `rsync -a` (jupytunnel adds `-s -8 --update "
+        "--partial-dir=.rsync-partial --stats --timeout=600`)."
+    )
+    jt.disconnect_all()
+    fresh("p8jt", "p8raw")
+    shutil.rmtree(src, ignore_errors=True)
     return res

@@ -56,13 +56,14 @@ def machine(bench_versions: dict[str, str], load: tuple[float, float, float]) ->
     return rows
 
 
-def _cells(row: Row) -> list[str]:
+def _cells(row: Row, *, with_unit: bool = False) -> list[str]:
     s = row.series
+    unit = f" {s.unit}" if with_unit else ""
     if row.continuation:
         stats = ["", "", "", ""]
         label = ""
     elif s.ok:
-        stats = [str(len(s.samples)), s.shown(s.median), s.shown(s.low), s.shown(s.high)]
+        stats = [str(len(s.samples)), *(s.shown(v) + unit for v in (s.median, s.low, s.high))]
         label = s.label
     else:
         stats = ["0", "-", "-", "-"]
@@ -81,13 +82,14 @@ def _cells(row: Row) -> list[str]:
 
 
 def pair_table(result: PairResult) -> list[str]:
-    unit = next((r.series.unit for r in result.rows), "ms")
-    head = "MB/s" if unit == "MB/s" else "ms"
+    units = {r.series.unit for r in result.rows}
+    mixed = len(units) > 1  # a pair with MB/s and ms rows: the unit goes in each cell
+    head = "" if mixed else " " + (units.pop() if units else "ms")
     lines = [
-        f"| command | n | median {head} | min {head} | max {head} | ratio | target | result |",
+        f"| command | n | median{head} | min{head} | max{head} | ratio | target | result |",
         "|---|---:|---:|---:|---:|---|---|---|",
     ]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in result.rows]
+    lines += ["| " + " | ".join(_cells(row, with_unit=mixed)) + " |" for row in result.rows]
     commands = []
     seen = set()
     for row in result.rows:

@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         5: lambda: pairs.pair_status_scale(bench),
         6: lambda: pairs.pair_completion(bench),
         7: lambda: pairs.pair_throughput(bench, venv),
-        8: lambda: pair_slurm.pair_slurm(bench),
+        8: lambda: pairs.pair_sync(bench),
+        9: lambda: pair_slurm.pair_slurm(bench),
     }
     results: list[PairResult] = []
     sections: list[profiling.Section] = []

@@ -6,7 +6,7 @@
 function __jupytunnel_subcommands
     switch $argv[1]
         case ''
-            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
+            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'sync' 'Copy a folder to the remote (or back with --pull) with rsync, over the...' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
         case 'completion'
             printf '%s\t%s\n' 'install' 'Install the completion script where SHELL looks for it; print the path and...' 'show' 'Print the completion script for SHELL.'
         case 'profile'
@@ -60,6 +60,8 @@ function __jupytunnel_options
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'status'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--show-token' 'Show the token in URLs.' '--wide' 'Every column, whole, however wide the terminal.'
+        case 'sync'
+            printf '%s\t%s\n' '--delete' 'Delete files on the receiving side that the sending side lacks.' '--dry-run' 'As the global --dry-run: list what would change, change nothing.' '--exclude' 'rsync exclude PATTERN; repeatable.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--pull' 'Copy from the remote to LOCAL (default: push).' '--timeout' 'Give up on the login and the remote check after this many seconds.'
         case 'write-ssh-config'
             printf '%s\t%s\n' '--dry-run' 'Print a diff of what would change; write nothing.' '--file' 'The ssh config to edit (default: $JUPYTUNNEL_SSH_CONFIG, else ~/.ssh/config).' '--force' 'Write a block even when the file has its own \'Host NAME\' block.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--remove' 'Take out the named managed blocks (every one, with no NAME).'
     end
@@ -71,7 +73,7 @@ function __jupytunnel_option
     switch "$argv[1]|$argv[2]"
         case 'profile add|--identity-file' 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout' 'sync|--exclude' 'sync|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
             printf '%s\n' 1 words nohup tmux screen slurm none
@@ -85,7 +87,7 @@ end
 function __jupytunnel_argument
     # Prints what completes positional argument $argv[2] (from 0) of the command at path $argv[1].
     switch "$argv[1]|$argv[2]"
-        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0'
+        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0' 'sync|0'
             printf '%s\n' profiles
         case 'completion install|0' 'completion show|0'
             printf '%s\n' words bash zsh fish

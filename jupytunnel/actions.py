@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Literal
 from jupytunnel.errors import JupytunnelError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from jupytunnel.hosts import Destination
     from jupytunnel.profiles import Profile
+    from jupytunnel.sync import SyncResult
     from jupytunnel.tunnel import Connected
 
 WATCH_INTERVAL = 2.0
@@ -267,3 +270,81 @@ def require_known(name: str) -> None:
 
     if not profiles.profile_path(name).exists() and state.load(name) is None:
         raise profiles.unknown(name)
+def sync(
+    name: str,
+    *,
+    local: str | None = None,
+    remote: str | None = None,
+    pull: bool = False,
+    delete: bool = False,
+    exclude: Sequence[str] = (),
+    as_json: bool = False,
+    timeout: float = 30.0,
+    dry_run: bool = False,
+) -> None:
+    """``jupytunnel sync``: rsync's progress on a terminal, then one line (or ``--json``).
+
+    ``dry_run``: the commands as they run (read-only ones), rsync's listing of what would
+    change, and nothing changed.
+    """
+    import contextlib
+
+    from jupytunnel import profiles, runner
+    from jupytunnel import sync as sync_
+    from jupytunnel.output import print_json
+
+    profile = profiles.load(name)
+    timeout = parse_timeout(timeout)
+    commands: list[str] = []
+    progress = not as_json and not dry_run and sys.stderr.isatty()
+    stream = sys.stderr if progress else sys.stdout
+
+    def echo(text: str) -> None:
+        stream.write(text)
+        stream.flush()
+
+    def record(argv: list[str]) -> None:
+        commands.append(runner.display(argv))
+        if not as_json:
+            print(commands[-1], flush=True)
+
+    if dry_run and not as_json:
+        print("# --dry-run: these commands run (read-only); rsync lists what would change and changes nothing")
+    with runner.recording(record) if dry_run else contextlib.nullcontext():
+        result = sync_.sync(
+            profile, local=local, remote=remote, pull=pull, delete=delete, exclude=exclude, dry_run=dry_run,
+            echo=None if as_json else echo, progress=progress, timeout=timeout,
+        )  # fmt: skip
+    if result.warnings:
+        print(f"jupytunnel: rsync: {sync_.rsync_message(result.warnings)}", file=sys.stderr)
+    if as_json:
+        data = result.to_dict()
+        if dry_run:
+            data["commands"] = commands
+        print_json(data)
+        return
+    print(sync_summary(result))
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def sync_summary(result: SyncResult) -> str:
+    """One line for people: what moved, where, how long."""
+    if result.dry_run:
+        n = len(result.changes)
+        return f"dry run: {n} change{'' if n == 1 else 's'} listed above; nothing was changed"
+    s = result.stats
+    files = s.files if s else 0
+    moved = f" ({_size(s.transferred_size)})" if s and files else ""
+    verb, prep = ("pushed", "to") if result.direction == "push" else ("pulled", "from")
+    deleted = f", deleted {s.deleted}" if s and s.deleted else ""
+    took = f"{result.seconds:.2f}" if result.seconds < 10 else f"{result.seconds:.0f}"  # noqa: PLR2004
+    return (
+        f"{result.profile}: {verb} {files} file{'' if files == 1 else 's'}{moved} {prep} "
+        f"{result.host}:{result.remote_path}{deleted} in {took} s"
+    )

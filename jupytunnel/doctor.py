@@ -108,6 +108,36 @@ def check_ssh() -> tuple[Check, Version | None]:
     return ssh_version_check(ssh, output), parsed[0] if parsed else None
 
 
+# --- rsync (for sync) --------------------------------------------------------------------
+
+RSYNC_HINT = "jupytunnel sync needs rsync >= 3.1 here (Debian/Ubuntu: apt-get install rsync, macOS: brew install rsync)"
+
+
+def rsync_check(rsync: str | None, output: str) -> Check:
+    """Only ``sync`` needs rsync: a missing or old one is a warning."""
+    from jupytunnel.sync import LOCAL_MIN, parse_rsync_version
+
+    name = "rsync (local)"
+    if rsync is None:
+        return warning(name, "rsync not found on PATH", RSYNC_HINT)
+    version = parse_rsync_version(output)
+    first = output.strip().splitlines()[0] if output.strip() else "no output"
+    if version is None or version < LOCAL_MIN:
+        return warning(name, f"{rsync}: {first}", RSYNC_HINT)
+    return ok(name, f"{first.split('  protocol')[0].strip()} at {rsync}")
+
+
+def check_rsync() -> Check:
+    from jupytunnel import runner
+
+    try:
+        rsync = runner.rsync_binary()
+        result = runner.run([rsync, "--version"], timeout=LOCAL_TIMEOUT)
+    except JupytunnelError:
+        return rsync_check(None, "")
+    return rsync_check(rsync, result.stdout)
+
+
 # --- folders -----------------------------------------------------------------------------
 
 
@@ -333,6 +363,10 @@ def _environment_lines(profile: Profile, say: str, lines: list[str]) -> list[str
     from jupytunnel import remote
 
     lines.append(
+        f'if command -v rsync >/dev/null 2>&1; then {say} rsync "$(rsync --version 2>/dev/null | head -n 1)"; '
+        f"else {say} rsync-missing rsync; fi"
+    )
+    lines.append(
         # The workdir as the user wrote it, tilde included, is a message here, not a path.
         "# shellcheck disable=SC2088\n"
         f"cd {remote.quote_workdir(profile.workdir)} 2>/dev/null || {say} workdir-missing {_q(profile.workdir)}"
@@ -399,6 +433,7 @@ def parse_remote(profile: Profile, stdout: str) -> list[Check]:  # noqa: C901, P
             )
         else:
             checks.append(ok(f"launcher {name}", m.get("launcher", profile.launcher).strip()))
+    checks.append(_remote_rsync_check(profile, m))
     if profile.launcher == "slurm":
         checks += _slurm_checks(profile, m)
     if "nice-missing" in m:
@@ -481,6 +516,20 @@ def _slurm_checks(profile: Profile, m: Mapping[str, str]) -> list[Check]:
                 failed(f"partition {name}", f"partition {part!r} not found (sinfo -p {part})", "see 'sinfo -s'")
             )
     return out
+def _remote_rsync_check(profile: Profile, m: Mapping[str, str]) -> Check:
+    """rsync on the remote, for ``sync``: failed when the profile has a ``[sync]`` table
+    (it means to sync), else a warning."""
+    from jupytunnel.sync import REMOTE_MIN, parse_rsync_version
+
+    name = f"rsync {profile.name}"
+    hint = "install rsync there for jupytunnel sync (Debian/Ubuntu: apt-get install rsync)"
+    report = failed if profile.sync.to_dict() else warning
+    if "rsync" not in m:
+        return report(name, "rsync not found on the remote's PATH", hint)
+    version = parse_rsync_version(m["rsync"])
+    if version is not None and version < REMOTE_MIN:
+        return report(name, f"too old for sync: {m['rsync'].strip()}", hint)
+    return ok(name, m["rsync"].split("  protocol")[0].strip() or "rsync")
 
 
 def batch_profile(profile: Profile) -> Profile:
@@ -546,7 +595,7 @@ def run_checks(name: str | None, *, timeout: float) -> list[Check]:
 
     ssh_check, version = check_ssh()
     has_ssh = ssh_check.status != "failed"
-    checks = [ssh_check, *check_folders()]
+    checks = [ssh_check, check_rsync(), *check_folders()]
     defaults = check_defaults()
     if defaults is not None:
         checks.append(defaults)
@@ -572,6 +621,10 @@ def plan(name: str | None) -> list[str]:
 
     ssh = runner.ssh_binary()
     lines = [runner.display([ssh, "-V"])]
+    try:
+        lines.append(runner.display([runner.rsync_binary(), "--version"]))
+    except JupytunnelError:
+        lines.append("# rsync not found on PATH")
     loaded = []
     for n in [name] if name is not None else profiles.list_names():
         try:

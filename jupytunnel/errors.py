@@ -25,6 +25,12 @@ class ProfileError(UsageError):
     """A profile file that does not validate."""
 
 
+class InterruptError(JupytunnelError):
+    """Ctrl-C, with something to say about what was left (partial files kept). Exit code 130."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class CommandError(JupytunnelError):
     """A subprocess that failed; carries argv, exit code and stderr."""
 

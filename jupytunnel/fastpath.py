@@ -18,6 +18,9 @@ _CONNECT_FLAGS = {
 _CONNECT_VALUES = {"--local-port": "local_port", "--timeout": "timeout"}
 _STATUS_FLAGS = {"--json": "as_json", "--show-token": "show_token", "--wide": "wide"}
 
+_SYNC_FLAGS = {"--pull": "pull", "--delete": "delete", "--json": "as_json"}
+_SYNC_VALUES = {"--timeout": "timeout"}
+
 
 def run(argv: list[str]) -> bool:
     """Run ``argv`` if it is a form we handle; False hands it to Typer untouched."""
@@ -28,6 +31,8 @@ def run(argv: list[str]) -> bool:
         return _status(argv[1:])
     if argv[:1] == ["connect"]:
         return _connect(argv[1:])
+    if argv[:1] == ["sync"]:
+        return _sync(argv[1:])
     return False
 
 
@@ -58,6 +63,37 @@ def _connect(args: list[str]) -> bool:
     actions.connect(
         names[0], local_port=opts.get("local_port"), no_browser="no_browser" in opts, no_start="no_start" in opts,
         as_json="as_json" in opts, timeout=timeout, watch="watch" in opts, save="save" in opts,
+    )  # fmt: skip
+    return True
+
+
+def _sync(args: list[str]) -> bool:
+    excludes: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):  # --exclude repeats: gathered here, the rest parsed as for connect
+        if args[i] == "--exclude" and i + 1 < len(args):
+            excludes.append(args[i + 1])
+            i += 2
+            continue
+        if args[i].startswith("--exclude="):
+            excludes.append(args[i].partition("=")[2])
+        else:
+            rest.append(args[i])
+        i += 1
+    parsed = _parse(rest, _SYNC_FLAGS, _SYNC_VALUES)
+    if parsed is None or not 1 <= len(parsed[0]) <= 3 or not _plain_name(parsed[0][0]):  # noqa: PLR2004
+        return False
+    names, opts = parsed
+    try:
+        timeout = float(opts.get("timeout", "30"))
+    except ValueError:
+        return False  # Typer words the error
+    from jupytunnel import actions
+
+    actions.sync(
+        names[0], local=names[1] if len(names) > 1 else None, remote=names[2] if len(names) > 2 else None,  # noqa: PLR2004
+        pull="pull" in opts, delete="delete" in opts, exclude=excludes, as_json="as_json" in opts, timeout=timeout,
     )  # fmt: skip
     return True
 

@@ -55,6 +55,10 @@ class Master(NamedTuple):
             config_file=config_file(),
         )
 
+    def mux_argv(self) -> list[str]:
+        """An ssh that rides this master only; the host and command follow (``rsync -e``)."""
+        return sshargs.mux_client_args(ssh=runner.ssh_binary(), control_path=self.ctl, config_file=config_file())
+
     def control_argv(self, operation: str, forward: str | None = None) -> list[str]:
         return sshargs.control_argv(
             self.profile,
@@ -163,17 +167,45 @@ def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
     The temporary one has a socket of its own (``cm-HASH.tPID``), so a ``connect`` running
     meanwhile never mistakes it for an orphan, and we never close a master we did not open.
     """
-    import os
-
     master = master_for(profile)
     if master.pid() is not None:
         yield master
         return
-    temp = Master(profile, master.control_path.with_name(f"{master.control_path.name}.t{os.getpid()}"))
-    temp.remove_stale_socket()
+    temp = _temporary(master)
     open_master(temp, forward=None, timeout=timeout, persist=TEMPORARY_PERSIST)
     try:
         yield temp
+    finally:
+        temp.exit()
+        temp.remove_stale_socket()
+
+
+def _temporary(master: Master) -> Master:
+    import os
+
+    temp = Master(master.profile, master.control_path.with_name(f"{master.control_path.name}.t{os.getpid()}"))
+    temp.remove_stale_socket()
+    return temp
+
+
+@contextlib.contextmanager
+def session(profile: Profile, script: str, *, timeout: float) -> Iterator[tuple[Master, runner.Result, bool]]:
+    """``temporary_master`` that runs ``script`` first: through the live master, or in the
+    temporary master's first session (the handshake and the round trip cost one process, as
+    in ``connect``). Yields (master, the script's result, whether the master is the live one).
+    """
+    master = master_for(profile)
+    if master.pid() is not None:
+        yield master, master.run(script, timeout=timeout), True
+        return
+    temp = _temporary(master)
+    started = start_master(temp, forward=None, persist=TEMPORARY_PERSIST, command=script)
+    try:
+        try:
+            first = finish_master(temp, started, timeout=timeout)
+        finally:
+            started.kill()  # a no-op once ssh is done; else it was cut short
+        yield temp, first, False
     finally:
         temp.exit()
         temp.remove_stale_socket()

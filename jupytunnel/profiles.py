@@ -57,6 +57,34 @@ class SlurmOptions(NamedTuple):
         if self.wait != DEFAULT_SLURM_WAIT:
             out["wait"] = int(self.wait) if float(self.wait).is_integer() else self.wait
         return out
+class SyncSettings(NamedTuple):
+    """The ``[sync]`` table: the folder pair ``jupytunnel sync NAME`` uses by default."""
+
+    local: str | None = None  # absolute or ~/...; default: the current folder
+    remote: str | None = None  # default: workdir/<name of the local folder>
+    exclude: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that are set, as TOML takes them."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._asdict().items() if v not in (None, ())}
+
+
+SYNC_KEYS: tuple[str, ...] = SyncSettings._fields
+
+
+def remote_path_problem(path: str) -> str | None:
+    """Why ``path`` is not a remote path sync understands, or None.
+
+    ``~`` and ``~/...`` are the remote home, as in ``workdir``; other ``~`` forms (``~bob``)
+    would need the remote shell, which never sees the paths (rsync ``-s``).
+    """
+    if not path:
+        return "must not be empty"
+    if _CONTROL_RE.search(path):
+        return "contains control characters (newline, tab, NUL, ...)"
+    if path.startswith("~") and path != "~" and not path.startswith("~/"):
+        return f"{_describe(path)}: only '~' and '~/...' (your home there) are understood"
+    return None
 
 
 # A NamedTuple, not a dataclass: every connect loads a profile, and dataclasses imports
@@ -82,6 +110,7 @@ class Profile(NamedTuple):
     ssh_options: Mapping[str, SshOptionValue] = _NO_OPTIONS
     browser: bool = True
     slurm: SlurmOptions = SlurmOptions()
+    sync: SyncSettings = SyncSettings()
 
     @property
     def is_classic_notebook(self) -> bool:
@@ -98,6 +127,9 @@ class Profile(NamedTuple):
             if key == "slurm":
                 if value.to_toml_dict():
                     out[key] = value.to_toml_dict()
+            elif isinstance(value, SyncSettings):
+                if value.to_dict():
+                    out[key] = value.to_dict()
             elif key == "host" or value != self._field_defaults.get(key):
                 out[key] = (
                     list(value) if isinstance(value, tuple) else dict(value) if isinstance(value, Mapping) else value
@@ -199,6 +231,8 @@ class _Checker:
                 out[key] = self._command(key, value)
             elif key == "slurm":
                 out[key] = self._slurm(value)
+            elif key == "sync":
+                out[key] = self._sync(value)
             else:  # identity_file, proxy_command, workdir
                 text = self.string(key, value)
                 if not text:
@@ -259,6 +293,32 @@ class _Checker:
             raise self.fail(key, "must name a command, such as 'jupyter lab'")
         return text
 
+    def _sync(self, value: object) -> dict[str, Any]:
+        """The ``[sync]`` table's keys, checked; ``build`` merges them with defaults.toml's."""
+        if not isinstance(value, dict):
+            raise self.fail("sync", f"expected a table ([sync] with {', '.join(SYNC_KEYS)}), got {_describe(value)}")
+        out: dict[str, Any] = {}
+        for sub, item in value.items():
+            key = f"sync.{sub}"
+            if sub not in SYNC_KEYS:
+                import difflib
+
+                close = difflib.get_close_matches(sub, SYNC_KEYS, n=1)
+                hint = f"; did you mean 'sync.{close[0]}'?" if close else f"; known keys: {', '.join(SYNC_KEYS)}"
+                raise self.fail(key, f"unknown key{hint}")
+            if sub == "exclude":
+                patterns = self.string_list(key, item)
+                if any(not p for p in patterns):
+                    raise self.fail(key, "an empty pattern")
+                out[sub] = patterns
+                continue
+            text = self.string(key, item)
+            problem = remote_path_problem(text) if sub == "remote" else _local_path_problem(text)
+            if problem:
+                raise self.fail(key, problem)
+            out[sub] = text
+        return out
+
     def _ssh_options(self, value: object) -> dict[str, SshOptionValue]:
         if not isinstance(value, dict):
             raise self.fail("ssh_options", f"expected a table, got {_describe(value)}")
@@ -295,6 +355,14 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
+def _local_path_problem(path: str) -> str | None:
+    if not path:
+        return "must not be empty"
+    if not (path == "~" or path.startswith(("~/", "/"))):
+        return f"{_describe(path)}: give an absolute path or one that starts with '~/'"
+    return None
+
+
 def parse_toml(data: bytes, source: str) -> dict[str, Any]:
     """Decode a TOML file's bytes; any failure is a one-line ``ProfileError``."""
     try:
@@ -325,6 +393,8 @@ def build(name: str, raw: Mapping[str, object], defaults: Mapping[str, object], 
         raise _Checker(source, name).fail(
             "transport", "'socket' cannot reach a compute node; use transport = 'tcp' with launcher = 'slurm'"
         )
+    if "sync" in merged:  # one key a time, as ssh_options: defaults' exclude with the profile's folders
+        merged["sync"] = SyncSettings(**{**checked_defaults.get("sync", {}), **checked.get("sync", {})})
     if merged.get("jump") and merged.get("proxy_command"):
         # One came from defaults.toml, the other from the profile.
         raise _Checker(source, name).fail(

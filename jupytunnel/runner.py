@@ -6,15 +6,20 @@ failures into ``CommandError`` carrying argv, exit code and stderr.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from jupytunnel.errors import CommandError, JupytunnelError
+
+if TYPE_CHECKING:
+    import selectors
 
 _verbose = False
 
@@ -58,6 +63,18 @@ def ssh_binary() -> str:
     return found
 
 
+@functools.cache
+def rsync_binary() -> str:
+    """The local rsync (``JUPYTUNNEL_RSYNC`` overrides PATH lookup)."""
+    found = os.environ.get("JUPYTUNNEL_RSYNC") or _which("rsync")
+    if not found:
+        raise JupytunnelError(
+            "rsync not found on PATH; install rsync (Debian/Ubuntu: apt-get install rsync, "
+            "Fedora: dnf install rsync, macOS: brew install rsync)"
+        )
+    return found
+
+
 # NamedTuples, not dataclasses, on the connect path: dataclasses imports inspect (5-7 ms).
 class Result(NamedTuple):
     argv: list[str]
@@ -70,9 +87,25 @@ class Result(NamedTuple):
         return self.returncode == 0
 
 
+_recorders: list[Callable[[list[str]], None]] = []
+
+
+@contextlib.contextmanager
+def recording(record: Callable[[list[str]], None]) -> Iterator[None]:
+    """Pass every command started meanwhile to ``record`` (a dry run that does run some
+    read-only commands shows exactly those, from the seam that starts them)."""
+    _recorders.append(record)
+    try:
+        yield
+    finally:
+        _recorders.remove(record)
+
+
 def _log(argv: list[str]) -> None:
     if _verbose:
         echo_command(argv)
+    for record in _recorders:
+        record(argv)
 
 
 def _not_found(argv: list[str], exc: OSError) -> JupytunnelError:
@@ -285,3 +318,110 @@ def stream(argv: list[str]) -> int:
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
+# After Ctrl-C, how long a relayed command gets to stop on its own (rsync renames its
+# partial file and tells the remote end), before SIGTERM; SIGKILL follows 5 s later.
+INTERRUPT_GRACE = 10.0
+# A terminal's Ctrl-C reaches the whole foreground process group, the child too; a SIGINT
+# sent to us alone is passed on after this long.
+_FORWARD_AFTER = 1.0
+
+
+class Relayed(NamedTuple):
+    argv: list[str]
+    returncode: int
+    interrupted: bool  # Ctrl-C (KeyboardInterrupt) arrived while it ran
+
+
+class _Stopper:
+    """What Ctrl-C does to a relayed child: time to stop on its own, then SIGINT (a SIGINT
+    sent to us alone), SIGTERM after ``grace``, SIGKILL 5 s later; a second Ctrl-C moves
+    on at once. ``Popen.send_signal`` and friends only signal a child not reaped yet: the PID
+    is still ours."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], grace: float) -> None:
+        self.proc = proc
+        self.grace = grace
+        self.since: float | None = None
+        self.step = 0  # 1: SIGINT passed on, 2: SIGTERM, 3: SIGKILL
+
+    def interrupt(self) -> None:
+        import time
+
+        if self.since is None:
+            self.since = time.monotonic()
+        else:
+            self.tick(now=True)
+
+    def tick(self, *, now: bool = False) -> None:
+        import signal
+        import time
+
+        if self.since is None or self.proc.poll() is not None:
+            return
+        waited = time.monotonic() - self.since
+        if self.step == 0 and not now and waited >= _FORWARD_AFTER:
+            self.proc.send_signal(signal.SIGINT)
+            self.step = 1
+        elif self.step < 2 and (now or waited >= self.grace):  # noqa: PLR2004 - the steps above
+            self.proc.terminate()
+            self.step = 2
+        elif self.step == 2 and (now or waited >= self.grace + 5):  # noqa: PLR2004
+            self.proc.kill()
+            self.step = 3
+
+
+def _pump(sel: selectors.BaseSelector) -> None:
+    """Pass what the pipes hold to their callbacks; forget a pipe at its end."""
+    if not sel.get_map():
+        return
+    for key, _ in sel.select(timeout=0.25):
+        data = os.read(key.fd, 65536)
+        if data:
+            key.data(data)
+        else:
+            sel.unregister(key.fileobj)
+
+
+def run_relayed(
+    argv: list[str],
+    *,
+    on_stdout: Callable[[bytes], None],
+    on_stderr: Callable[[bytes], None],
+    grace: float = INTERRUPT_GRACE,
+) -> Relayed:
+    """Run a long command attached: its output goes to the callbacks as it comes.
+
+    No limit on the whole run: a transfer takes what it takes, and the command's own
+    inactivity timeout (rsync ``--timeout``) ends a stalled one. Ctrl-C does not kill it
+    outright, which would cut its clean-up short (see ``_Stopper``).
+    """
+    import selectors
+
+    _log(argv)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise _not_found(argv, exc) from None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, on_stdout)
+    sel.register(proc.stderr, selectors.EVENT_READ, on_stderr)
+    stopper = _Stopper(proc, grace)
+    try:
+        while True:
+            try:
+                if not sel.get_map() and wait_exit(proc, 0.25):
+                    break
+                _pump(sel)
+                stopper.tick()
+            except KeyboardInterrupt:
+                stopper.interrupt()
+    finally:
+        sel.close()
+        if proc.poll() is None:  # a callback failed (a closed stdout): do not leave it running
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    return Relayed(argv, proc.returncode, stopper.since is not None)

@@ -131,9 +131,15 @@ def remote_argv(
     fallback fail at once instead (a command-line option beats any config), and BatchMode
     keeps it from prompting.
     """
+    return [*mux_client_args(ssh=ssh, control_path=control_path, config_file=config_file), "-T", profile.host, command]
+
+
+def mux_client_args(*, ssh: str, control_path: str, config_file: str | None = None) -> list[str]:
+    """An ssh that only ever rides the master on ``control_path`` (see ``remote_argv``);
+    the host and command follow. ``rsync -e`` is given exactly this."""
     return [
         ssh, *_config(config_file), "-S", control_path, "-o", "ControlMaster=no",
-        "-o", "ProxyCommand=false", "-o", "BatchMode=yes", "-T", profile.host, command,
+        "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
     ]  # fmt: skip
 
 

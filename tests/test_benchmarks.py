@@ -23,7 +23,8 @@ HEADINGS = (
     "## 5. status at scale",
     "## 6. Completion",
     "## 7. Throughput",
-    "## 8. Slurm: cold connect to a compute node",
+    "## 8. Sync",
+    "## 9. Slurm: cold connect to a compute node",
 )
 
 

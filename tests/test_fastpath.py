@@ -15,6 +15,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], d
     seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(actions, "connect", lambda *a, **k: seen.append(("connect", a, k)))
     monkeypatch.setattr(actions, "status", lambda *a, **k: seen.append(("status", a, k)))
+    monkeypatch.setattr(actions, "sync", lambda *a, **k: seen.append(("sync", a, k)))
     return seen
 
 
@@ -25,6 +26,9 @@ FORMS = [
     ["connect", "aura", "--local-port=auto", "--watch"],
     ["status"],
     ["status", "aura", "--json", "--show-token"],
+    ["sync", "aura"],
+    ["sync", "aura", "./data", "~/data", "--pull", "--delete", "--json", "--timeout", "5"],
+    ["sync", "aura", "--exclude", "*.ckpt", "x", "--exclude=-odd dir/", "--timeout=9"],
 ]
 
 
@@ -55,6 +59,12 @@ def test_fast_path_matches_typer(
         ["-v", "connect", "aura"],
         ["--dry-run", "connect", "aura"],
         ["status", "a", "b"],
+        ["sync"],
+        ["sync", "aura", "a", "b", "c"],
+        ["sync", "aura", "--exclude"],
+        ["sync", "aura", "--bogus"],
+        ["--dry-run", "sync", "aura"],
+        ["sync", "aura", "--dry-run"],
         ["profile", "list"],
     ],
 )

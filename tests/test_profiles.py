@@ -175,3 +175,35 @@ def test_stray_files_with_invalid_names_are_not_listed(tmp_path, monkeypatch) ->
     tunnels.mkdir(parents=True)
     (tunnels / ("y" * 120 + ".json")).write_text("{}")
     assert state.load_all() == []
+@pytest.mark.parametrize(
+    ("sync", "fragment"),
+    [
+        ("~/x", "key 'sync': expected a table ([sync] with local, remote, exclude)"),
+        ({"locl": "/x"}, "key 'sync.locl': unknown key; did you mean 'sync.local'?"),
+        ({"zzz": "/x"}, "key 'sync.zzz': unknown key; known keys: local, remote, exclude"),
+        ({"local": "projects/x"}, "key 'sync.local': 'projects/x': give an absolute path or one that starts with '~/'"),
+        ({"local": 3}, "key 'sync.local': expected a string"),
+        ({"remote": "~bob/x"}, "key 'sync.remote': '~bob/x': only '~' and '~/...'"),
+        ({"remote": "a\nb"}, "key 'sync.remote': contains control characters"),
+        ({"exclude": "*.ckpt"}, "key 'sync.exclude': expected a list of strings"),
+        ({"exclude": [""]}, "key 'sync.exclude': an empty pattern"),
+    ],
+)
+def test_invalid_sync_tables(sync: object, fragment: str) -> None:
+    with pytest.raises(ProfileError) as info:
+        build({"host": "a", "sync": sync})
+    assert str(info.value).startswith(f"aura.toml: profile 'aura': {fragment}")
+    assert "\n" not in str(info.value)
+
+
+def test_sync_table_round_trip_and_defaults(config_dir: Path) -> None:
+    (config_dir / "profiles").mkdir(parents=True)
+    (config_dir / "defaults.toml").write_text('[sync]\nexclude = [".git", "*.ckpt"]\n')
+    (config_dir / "profiles" / "aura.toml").write_text('host = "aura"\n[sync]\nlocal = "~/thesis"\nremote = "~/w"\n')
+    p = profiles.load("aura")
+    assert p.sync == profiles.SyncSettings(local="~/thesis", remote="~/w", exclude=(".git", "*.ckpt"))
+    assert build({"host": "a"}).sync == profiles.SyncSettings()
+    saved = build({"host": "a", "sync": {"remote": "/r", "exclude": ["x"]}})
+    assert profiles.dump(saved).decode() == 'host = "a"\n\n[sync]\nremote = "/r"\nexclude = [\n    "x",\n]\n'
+    profiles.save(saved._replace(name="aura"))
+    assert profiles.load("aura").sync == profiles.SyncSettings(remote="/r", exclude=("x",))

@@ -197,6 +197,7 @@ def show(name: ProfileName, json_: JsonFlag = False) -> None:
         data["setup"] = list(p.setup)
         data["ssh_options"] = dict(p.ssh_options)
         data["slurm"] = {**p.slurm._asdict(), "sbatch_args": list(p.slurm.sbatch_args)}
+        data["sync"] = {**p.sync._asdict(), "exclude": list(p.sync.exclude)}
         data["path"] = str(path)
         print_json(data)
         return
