@@ -215,7 +215,7 @@ def test_profile_show_prints_toml_that_parses_back_to_the_file(tmp_path: Path) -
         ln[2:].split("  # ")[0] for ln in lines if ln.startswith("# ") and " = " in ln and "jupytunnel" not in ln
     )
     assert set(tomllib.loads(uncommented)) == {
-        "jump", "remote_port", "transport", "jupyter", "workdir", "launcher", "ssh_options", "browser", "local_port", "slurm",
+        "jump", "remote_port", "transport", "jupyter", "workdir", "launcher", "ssh_options", "browser", "local_port", "slurm", "sync",
     } - set(tomllib.loads(path.read_text()))  # fmt: skip
 
 

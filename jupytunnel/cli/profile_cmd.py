@@ -232,7 +232,7 @@ def _toml_value(value: Any) -> str:  # noqa: ANN401 - any TOML value
     import tomli_w
 
     if hasattr(value, "_asdict"):  # a table of its own ([slurm])
-        value = {k: list(v) if isinstance(v, tuple) else v for k, v in value._asdict().items()}
+        value = {k: list(v) if isinstance(v, tuple) else v for k, v in value._asdict().items() if v is not None}
     if isinstance(value, dict) or hasattr(value, "items"):
         inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in dict(value).items())
         return "{ " + inner + " }" if inner else "{}"
