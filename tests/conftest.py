@@ -16,6 +16,15 @@ from rig import SSHD, Rig, free_port, write_profile
 from slurm_cluster import SlurmCluster, missing_binaries
 
 _counter = itertools.count()
+# The fixtures that start real daemons: a test that uses one (directly or through another
+# fixture) is in the integration tier, whatever its file says.
+RIG_FIXTURES = frozenset({"rig", "jt", "slurm"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if RIG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

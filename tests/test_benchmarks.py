@@ -1,18 +1,25 @@
 """Smoke test of the benchmarks: ``benchmarks/run.py --quick`` runs end to end.
 
 It starts its own rig (no shared fixture), so it runs in parallel with the rest under
-``pytest -n``. No assertion on any time: only that every pair is reported, with the machine.
+``pytest -n``. Opt-in (``JUPYTUNNEL_BENCH_SMOKE=1``): it takes minutes. No assertion on any time: only that every pair is reported, with the machine.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# About 200 s on 2 cores: opt-in (CI runs it after the README's test command).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("JUPYTUNNEL_BENCH_SMOKE") != "1", reason="benchmark smoke run: set JUPYTUNNEL_BENCH_SMOKE=1"
+    ),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADINGS = (
