@@ -112,14 +112,25 @@ def start(
 
     profile = master.profile
     deadline = time.monotonic() + timeout
-    job_id = submit(master, token=secrets.token_hex(24), timeout=min(timeout, ROUND_TRIP_TIMEOUT * 3))
     try:
-        return _wait(master, job_id, deadline=deadline, queue_deadline=time.monotonic() + profile.slurm.wait, tick=tick)
+        # Inside the try: a Ctrl-C while sbatch runs may come after the job was queued
+        # and recorded; the cancel below finds it by the id on record.
+        # A job of this profile already queued or starting (another laptop's connect, or
+        # one whose server is not up yet) is waited for, not doubled.
+        queued = job(master)
+        if queued is not None:
+            job_id = queued.id
+            print(f"jupytunnel: {profile.name}: waiting for job {job_id}, already {queued.state}", file=sys.stderr)
+        else:
+            job_id = submit(master, token=secrets.token_hex(24), timeout=min(timeout, ROUND_TRIP_TIMEOUT * 3))
+        queue_deadline = time.monotonic() + profile.slurm.wait
+        return _wait(master, job_id, deadline=deadline, queue_deadline=queue_deadline, tick=tick)
     except BaseException as exc:
         with contextlib.suppress(JupytunnelError, CommandError, KeyboardInterrupt):
-            if cancel(master) is not None:
+            cancelled = cancel(master)
+            if cancelled is not None:
                 why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "start failed"
-                print(f"jupytunnel: {why}: cancelled job {job_id}", file=sys.stderr, flush=True)
+                print(f"jupytunnel: {why}: cancelled job {cancelled}", file=sys.stderr, flush=True)
         raise
 
 

@@ -216,3 +216,30 @@ def test_status_table_shows_the_job(slurm: SlurmCluster, jt: JT) -> None:
     assert " left" in row
     assert jt.run("disconnect", "tab", "--stop-server").returncode == 0
     assert _jobs(slurm) == []
+
+
+def test_a_job_already_queued_is_waited_for_not_doubled(slurm: SlurmCluster, jt: JT) -> None:
+    """Another laptop's connect left the profile's job pending: this connect adopts it."""
+    never = f"--mem={slurm.never_fits_mem_mb}"
+    jt.profile("shared", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, never], "wait": 120})
+    other = subprocess.Popen(
+        [sys.executable, "-m", "jupytunnel", "connect", "shared"], env={**jt.env, "JUPYTUNNEL_STATE_DIR": str(jt.state_dir / "other")},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(_jobs(slurm)) == 1, 30, "the other laptop's job to be queued")
+        queued = _jobs(slurm)[0][0]
+        jt.profile("shared", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, never], "wait": 3})
+        result = jt.run("connect", "shared", "--timeout", "30", timeout=60)
+        assert result.returncode == 1
+        assert f"waiting for job {queued}, already PENDING" in result.stderr
+        assert f"cancelled job {queued}" in result.stderr  # timed out: the job it waited for goes
+        assert _jobs(slurm) == []
+    finally:
+        other.send_signal(signal.SIGINT)
+        try:
+            other.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            other.kill()
+            other.communicate()
+    slurm.wait_queue_empty(timeout=30)
