@@ -49,7 +49,7 @@ class JT:
         )
 
     def run(
-        self, *args: str, timeout: float = 90, env: dict[str, str] | None = None
+        self, *args: str, timeout: float = 90, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jupytunnel", *args],
@@ -57,6 +57,7 @@ class JT:
             text=True,
             timeout=timeout,
             env=env or self.env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             check=False,
         )

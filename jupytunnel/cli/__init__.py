@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from jupytunnel import __version__
-from jupytunnel.cli import completion_cmd, doctor_cmd, profile_cmd, server_cmd, sshconfig_cmd, tunnel_cmd
+from jupytunnel.cli import completion_cmd, doctor_cmd, profile_cmd, run_cmd, server_cmd, sshconfig_cmd, tunnel_cmd
 from jupytunnel.cli.common import GLOBALS
 
 app = typer.Typer(
@@ -52,3 +52,4 @@ tunnel_cmd.register(app)
 app.add_typer(completion_cmd.app, name="completion")
 doctor_cmd.register(app)
 sshconfig_cmd.register(app)
+run_cmd.register(app)
