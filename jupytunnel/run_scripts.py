@@ -336,7 +336,6 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
         # The job writes the PID a moment after it starts: wait for it (or for the end).
         + 'i=0; while [ "$(_jt_field "$d/state.json" pid)" = null ] && [ "$(_jt_st)" = running ] && _jt_job '
         + "&& [ $i -lt 100 ]; do "
-        + "&& [ $i -lt 100 ]; do "
         + loop
         + "; done\n"
         + 'pid=$(_jt_field "$d/state.json" pid); ps0=$(_jt_field "$d/state.json" pid_start)\n'

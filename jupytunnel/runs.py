@@ -47,6 +47,7 @@ class RunRecord(NamedTuple):
     launcher: str = "nohup"
     session: str | None = None
     workdir: str = "~"
+    started_by: str | None = None  # the profile that started it (maybe on another laptop)
 
     @property
     def duration(self) -> float | None:
@@ -217,7 +218,7 @@ def start(master: Master, notebook: Path, *, kernel: str | None) -> RunRecord:
     record = RunRecord(
         id=run_id, profile=profile.name, host=profile.host, notebook=notebook.name, state="running",
         started_at=time.time(), cells=len(nb["cells"]), kernel=kernel or notebook_kernel(nb),
-        launcher=launcher.name, session=launcher.session(run_id), workdir=profile.workdir,
+        launcher=launcher.name, session=launcher.session(run_id), workdir=profile.workdir, started_by=profile.name,
     )  # fmt: skip
     meta = {k: v for k, v in record.to_json().items() if k in _META_KEYS}
     script = run_scripts.start_script(profile, run_id, meta=meta, launcher=launcher, kernel=kernel)
@@ -264,6 +265,7 @@ def _record(profile: Profile, remote: run_scripts.RemoteRun, old: RunRecord | No
         launcher=str(meta.get("launcher") or base.launcher),
         session=_str(meta.get("session"), base.session),
         workdir=str(meta.get("workdir") or base.workdir),
+        started_by=_str(meta.get("profile"), base.started_by),
     )
 
 
@@ -280,7 +282,9 @@ def _int(value: object) -> int | None:
 
 
 def refresh(master: Master, run_id: str | None = None) -> list[RunRecord]:
-    """The runs on the profile's remote (or one), mirrored locally."""
+    """Every run on the profile's remote (or one), mirrored locally under this profile's name,
+    the one that reaches it from here: runs are per remote user, whichever profile or laptop
+    started them (``started_by``)."""
     stdout = _script(master, run_scripts.list_script(run_id), timeout=ROUND_TRIP_TIMEOUT)
     remote_runs, complete = run_scripts.parse_list(stdout)
     if not complete:
@@ -316,7 +320,9 @@ def current(master: Master, record: RunRecord) -> RunRecord:
 def cancel(master: Master, record: RunRecord) -> RunRecord:
     """Stop a running run, verified on the remote (``run_scripts.cancel_script``)."""
     launcher = _launcher_named(record.launcher)
-    _script(master, run_scripts.cancel_script(record.id, launcher=launcher), timeout=ROUND_TRIP_TIMEOUT + 30)
+    out = _script(master, run_scripts.cancel_script(record.id, launcher=launcher), timeout=ROUND_TRIP_TIMEOUT + 30)
+    if f"{MARK} final " not in out:
+        raise JupytunnelError(f"could not cancel run {record.id} on {master.profile.host}: the cancel script failed")
     return current(master, record)
 
 

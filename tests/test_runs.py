@@ -190,25 +190,31 @@ def test_wait_timeout_and_ctrl_c_never_stop_the_run(rig: Rig, jt: JT, tmp_path: 
     assert out.returncode == 1
     assert "still running after 1 s" in out.stderr
     first = out.stderr.split(":")[0].split()[-1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupytunnel", "run", name, str(nb), "--wait"],
-        env=jt.env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    err_file = tmp_path / "stderr"
+    with err_file.open("w") as err_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupytunnel", "run", name, str(nb), "--wait"],
+            env=jt.env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err_fh, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
     try:
-        wait_for(lambda: len(runs_json(jt, name)) == 2, 60, "the second run to start")
-        time.sleep(2.5)  # following it now
+        wait_for(lambda: "cell 1 of 2" in err_file.read_text(), 90, "the second run to be followed")
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal: the whole process group
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+    err = err_file.read_text()
     assert proc.returncode == 130, err
     assert "keeps running" in err.strip().splitlines()[-1]
-    for rec in runs_json(jt, name):
-        assert wait_state(jt, name, rec["id"])["state"] == "done"
-    assert first in {r["id"] for r in runs_json(jt, name)}
+    # `runs NAME` lists every run on the remote, other tests' too: these are this test's.
+    ours = [r for r in runs_json(jt, name) if r["started_by"] == name]
+    assert len(ours) == 2
+    assert first in {r["id"] for r in ours}
+    for rec in ours:
+        end = wait_state(jt, name, rec["id"])
+        assert end["state"] == "done", (end, jt.run("run", "logs", rec["id"]).stdout)
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
