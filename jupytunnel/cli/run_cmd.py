@@ -102,6 +102,9 @@ def start(
             raise _StoppedFollowingError(
                 f"stopped following run {record.id}; it keeps running (jupytunnel run logs {record.id} --follow)"
             ) from None
+        except JupytunnelError as exc:  # the connection dropped: only the following ends
+            ticker.done()
+            raise JupytunnelError(f"{exc}; run {record.id} keeps running (jupytunnel runs {name})") from None
         ticker.done()
         if final is None:
             raise JupytunnelError(
