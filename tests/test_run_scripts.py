@@ -351,3 +351,45 @@ def test_scripts_pass_shellcheck(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert out.returncode == 0, f"{name}: {out.stdout}"
+
+
+def test_a_job_gone_without_a_result_is_failed() -> None:
+    profile = Profile(name="aura", host="h")
+    state = '{"version": 1, "state": "running", "started_at": 5, "ended_at": null, "exit_code": null}\n'
+    meta = json.dumps({"notebook": "a.ipynb", "profile": "laptop2", "cells": 3})
+    remote = run_scripts.RemoteRun(RID, False, {"state.json": state, "meta.json": meta})
+    rec = runs._record(profile, remote, None)
+    assert (rec.state, rec.profile, rec.started_by, rec.notebook, rec.cells) == (
+        "failed",
+        "aura",
+        "laptop2",
+        "a.ipynb",
+        3,
+    )
+    assert "without recording a result" in (rec.error or "")
+    assert runs._record(profile, remote._replace(alive=True), None).state == "running"
+    err = json.dumps({"cell": 2, "ename": "KeyError", "evalue": "'x'"})
+    done = state.replace('"running"', '"failed"').replace('"exit_code": null', '"exit_code": 1')
+    failed = runs._record(profile, remote._replace(files={"state.json": done, "error.json": err}), None)
+    assert (failed.state, failed.failed_cell, failed.error, failed.exit_code) == ("failed", 2, "KeyError", 1)
+
+
+@pytest.mark.parametrize("args", [["run", "fetch", RID], ["run", "logs", RID, "-f"], ["run", "cancel", RID[:-2]]])
+def test_dry_run_of_a_known_run_runs_nothing(tmp_path: Path, args: list[str]) -> None:
+    run(tmp_path, "profile", "add", "aura", "--host", "aura.example.org", "--launcher", "tmux")
+    record = runs.RunRecord(id=RID, profile="aura", host="aura.example.org", notebook="a.ipynb", state="running",
+                            launcher="tmux")  # fmt: skip
+    (tmp_path / "st" / "runs").mkdir(parents=True)
+    (tmp_path / "st" / "runs" / f"{RID}.json").write_text(json.dumps(record.to_json()))
+    calls = tmp_path / "calls"
+    spy = tmp_path / "ssh"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
+    spy.chmod(0o755)
+    out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
+    assert out.returncode == 0, out.stderr
+    commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
+    assert all(bash_words(ln)[0] == str(spy) for ln in commands)
+    assert any(RID in bash_words(ln)[-1] for ln in commands)
+    if args[1] == "cancel":
+        assert any(f"tmux kill-session -t =jupytunnel-run-{RID}" in bash_words(ln)[-1] for ln in commands)
+    assert not calls.exists()
