@@ -27,6 +27,7 @@ from jupytunnel.run_launchers import RunLauncher
 RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")
 RUNS_DIR = f"{REMOTE_DIR}/runs"
 FINAL_STATES = ("done", "failed", "cancelled")
+NO_FILE = 3  # exit status of cat_script and log_script for a file that is not there
 
 # Process identity on the remote: a PID is ours only while its start time is the one we
 # recorded (PIDs are reused). Linux: /proc/PID/stat field 22 (after the parenthesised name,
@@ -390,13 +391,14 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
 def cat_script(run_id: str, name: str) -> str:
     """One file of the run folder on stdout; a marked error when it is not there."""
     d = run_dir(run_id)
-    return PRELUDE + f"[ -f {d}/{name} ] || {{ {say(f'error no {name}')}; exit 3; }}\ncat {d}/{name}\n"
+    missing = say(f"error run {run_id} has no {name}")
+    return PRELUDE + f"[ -f {d}/{name} ] || {{ {missing}; exit {NO_FILE}; }}\ncat {d}/{name}\n"
 
 
 def log_script(run_id: str, *, lines: int | None = None, offset: int | None = None) -> str:
     """The log's last ``lines`` lines, or everything after byte ``offset`` (for --follow)."""
     d = run_dir(run_id)
-    head = PRELUDE + f"[ -f {d}/run.log ] || {{ {say(f'error no run {run_id} on the remote')}; exit 3; }}\n"
+    head = PRELUDE + f"[ -f {d}/run.log ] || {{ {say(f'error no run {run_id} on the remote')}; exit {NO_FILE}; }}\n"
     if offset is not None:
         return head + f"tail -c +{int(offset) + 1} {d}/run.log\n"
     return head + f"tail -n {int(lines or 50)} {d}/run.log\n"

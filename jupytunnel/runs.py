@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jupytunnel import paths, run_launchers, run_scripts
+from jupytunnel import paths, run_launchers, run_scripts, runner
 from jupytunnel.errors import CommandError, JupytunnelError, UsageError
 from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
@@ -176,16 +176,36 @@ def find(run_id: str) -> RunRecord:
 
 
 def _script(master: Master, script: str, *, timeout: float, stdin_text: str | None = None) -> str:
-    """Run a script through the master; ssh's own failure becomes one line."""
+    """Run a script through the master; ssh's own failure and a marked error become one line."""
+    result = _run(master, script, timeout=timeout, stdin_text=stdin_text)
+    for line in result.stdout.splitlines():
+        if line.startswith(f"{MARK} error "):
+            raise JupytunnelError(f"{master.profile.host}: {line[len(MARK) + 7 :]}")
+    return result.stdout
+
+
+def _run(master: Master, script: str, *, timeout: float, stdin_text: str | None = None) -> runner.Result:
     try:
         result = master.run(script, timeout=timeout, stdin_text=stdin_text)
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}") from None
     if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
-    for line in result.stdout.splitlines():
-        if line.startswith(f"{MARK} error "):
-            raise JupytunnelError(f"{master.profile.host}: {line[len(MARK) + 7 :]}")
+    return result
+
+
+def _file(master: Master, script: str, *, timeout: float) -> str:
+    """A file's text (``cat_script``, ``log_script``): its content is the user's, so only the
+    script's exit status tells a missing file, never a marker inside the text."""
+    result = _run(master, script, timeout=timeout)
+    first = result.stdout.partition("\n")[0]
+    if result.returncode == run_scripts.NO_FILE and first.startswith(f"{MARK} error "):
+        raise JupytunnelError(f"{master.profile.host}: {first[len(MARK) + 7 :]}")
+    if result.returncode != 0:
+        raise JupytunnelError(
+            f"{master.profile.host}: reading the run's files failed (exit {result.returncode}): "
+            f"{ssh_message(result.stderr)}"
+        )
     return result.stdout
 
 
@@ -304,7 +324,7 @@ def refresh(master: Master, run_id: str | None = None) -> list[RunRecord]:
 def _error_from_log(master: Master, run_id: str) -> str | None:
     """For a remote nbclient too old for our hooks: the exception name nbconvert printed."""
     try:
-        text = _script(master, run_scripts.log_script(run_id, lines=200), timeout=ROUND_TRIP_TIMEOUT)
+        text = _file(master, run_scripts.log_script(run_id, lines=200), timeout=ROUND_TRIP_TIMEOUT)
     except JupytunnelError:
         return None
     return run_scripts.error_name_from_log(text)
@@ -348,9 +368,9 @@ def fetch(master: Master, record: RunRecord, to: Path) -> tuple[Path, Path]:
     stem = record.notebook.removesuffix(".ipynb")
     nb_path = to / f"{stem}.{record.id}.ipynb"
     log_path = to / f"{stem}.{record.id}.log"
-    log = _script(master, run_scripts.cat_script(record.id, "run.log"), timeout=ROUND_TRIP_TIMEOUT)
+    log = _file(master, run_scripts.cat_script(record.id, "run.log"), timeout=ROUND_TRIP_TIMEOUT)
     try:
-        nb = _script(master, run_scripts.cat_script(record.id, "executed.ipynb"), timeout=ROUND_TRIP_TIMEOUT + 60)
+        nb = _file(master, run_scripts.cat_script(record.id, "executed.ipynb"), timeout=ROUND_TRIP_TIMEOUT + 60)
     except JupytunnelError:
         _write_user_file(log_path, log)
         raise JupytunnelError(
@@ -371,7 +391,7 @@ def _write_user_file(path: Path, text: str) -> None:
 
 
 def logs(master: Master, record: RunRecord, lines: int) -> str:
-    return _script(master, run_scripts.log_script(record.id, lines=lines), timeout=ROUND_TRIP_TIMEOUT)
+    return _file(master, run_scripts.log_script(record.id, lines=lines), timeout=ROUND_TRIP_TIMEOUT)
 
 
 def follow(master: Master, record: RunRecord, write: Callable[[str], None]) -> RunRecord:
@@ -379,7 +399,7 @@ def follow(master: Master, record: RunRecord, write: Callable[[str], None]) -> R
     offset = 0
     while True:
         rec = current(master, record)  # before the read: nothing written before the end is missed
-        chunk = _script(master, run_scripts.log_script(record.id, offset=offset), timeout=ROUND_TRIP_TIMEOUT)
+        chunk = _file(master, run_scripts.log_script(record.id, offset=offset), timeout=ROUND_TRIP_TIMEOUT)
         if chunk:
             write(chunk)
             offset += len(chunk.encode())

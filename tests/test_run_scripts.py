@@ -257,8 +257,12 @@ def test_dry_run_prints_every_command_and_runs_none(tmp_path: Path) -> None:
     spy = tmp_path / "ssh"
     spy.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
     spy.chmod(0o755)
-    for args in (["run", "aura", str(tmp_path / "a.ipynb"), "--wait"], ["runs", "aura"]):
-        out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
+    for args in (
+        ["--dry-run", "run", "aura", str(tmp_path / "a.ipynb"), "--wait"],
+        ["run", "aura", str(tmp_path / "a.ipynb"), "--dry-run"],
+        ["--dry-run", "runs", "aura"],
+    ):
+        out = run(tmp_path, *args, env={"JUPYTUNNEL_SSH": str(spy)})
         assert out.returncode == 0, out.stderr
         commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
         assert len(commands) >= 3

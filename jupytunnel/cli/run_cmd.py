@@ -69,6 +69,9 @@ def start(
     ] = 86400.0,
     kernel: Annotated[str | None, typer.Option(help="Kernel name (default: the notebook's own).")] = None,
     json_: JsonFlag = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the commands that would run; run none (as jupytunnel --dry-run).")
+    ] = False,
 ) -> None:
     """Run NOTEBOOK on NAME's remote with nbconvert, detached.
 
@@ -82,7 +85,7 @@ def start(
     runs.read_notebook(notebook)  # a bad notebook is exit 2, even in a dry run
     if kernel is not None:
         runs.check_kernel_name(kernel)
-    if GLOBALS.dry_run:
+    if GLOBALS.dry_run or dry_run:  # the issue spells it `run NAME NOTEBOOK --dry-run` too
         _plan_start(profile, notebook, kernel)
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
