@@ -350,7 +350,11 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
         # Freeze the tree first, so nothing forks while we collect it; then TERM and CONT
         # (nbconvert shuts its kernel down on TERM), then KILL whatever is left after 5 s.
         + "  _jt_pairs() {\n"
-        + '    all=$(ps -e -o pid= -o ppid= 2>/dev/null); tree="$1"; todo="$1"; n=0\n'
+        # PID and parent PID of every process: ps, or /proc where there is no ps (procps).
+        + "    all=$(ps -e -o pid= -o ppid= 2>/dev/null) || all=$(for s in /proc/[0-9]*/stat; do "
+        + "q=${s#/proc/}; printf '%s %s\\n' \"${q%/stat}\" "
+        + "\"$(sed 's/.*) //' \"$s\" 2>/dev/null | cut -d' ' -f2)\"; done)\n"
+        + '    tree="$1"; todo="$1"; n=0\n'
         + '    while [ -n "$todo" ] && [ $n -lt 10000 ]; do\n'
         + '      set -- $todo; p=$1; shift; todo="$*"; n=$((n+1))\n'
         + "      kids=$(printf '%s\\n' \"$all\" | awk -v p=\"$p\" '$2 == p { print $1 }')\n"

@@ -195,8 +195,19 @@ time.sleep(300)
 """
 
 
-@pytest.mark.parametrize("shell", SHELLS)
+def no_ps_path(tmp_path: Path) -> str:
+    """A PATH with what the scripts use but ``ps`` (a remote without procps)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for tool in ("sed", "awk", "cut", "tr", "sleep", "mv", "date", "cat", "rm"):
+        (folder / tool).symlink_to(shutil.which(tool) or tool)
+    return str(folder)
+
+
+@pytest.mark.parametrize("shell", [*SHELLS, "bash-without-ps"])
 def test_cancel_stops_the_whole_tree_and_nothing_else(shell: str, tmp_path: Path) -> None:
+    env = {"PATH": no_ps_path(tmp_path)} if shell == "bash-without-ps" else {}
+    shell = shell.removesuffix("-without-ps")
     d = tmp_path / ".local/state/jupytunnel/runs" / RID
     d.mkdir(parents=True)
     root = subprocess.Popen([sys.executable, "-c", TREE, "nbconvert", str(d)])
@@ -210,7 +221,7 @@ def test_cancel_stops_the_whole_tree_and_nothing_else(shell: str, tmp_path: Path
         dead_job = subprocess.Popen(["true"])
         dead_job.wait()
         fake_run_state(d, pid=root.pid, pid_start=start_ticks(root.pid), job_pid=dead_job.pid, job_start="1")
-        out = run_in(shell, run_scripts.cancel_script(RID, launcher=run_launchers.NohupRun()), tmp_path)
+        out = run_in(shell, run_scripts.cancel_script(RID, launcher=run_launchers.NohupRun()), tmp_path, **env)
         assert out.stdout.strip().endswith("final cancelled"), out.stdout + out.stderr
         root.wait(timeout=10)
         deadline = time.monotonic() + 10
@@ -397,3 +408,40 @@ def test_dry_run_of_a_known_run_runs_nothing(tmp_path: Path, args: list[str]) ->
     if args[1] == "cancel":
         assert any(f"tmux kill-session -t =jupytunnel-run-{RID}" in bash_words(ln)[-1] for ln in commands)
     assert not calls.exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_start_script_under_each_login_shell(shell: str, tmp_path: Path) -> None:
+    """The start script runs in the user's login shell: the notebook comes on stdin, the job
+    goes into the background with nohup, and the script returns once the job has begun."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('from', 'stdin')")]
+    profile = Profile(name="p", host="h")
+    script = run_scripts.start_script(
+        profile, RID, meta={"notebook": "it's.ipynb"}, launcher=run_launchers.NohupRun(), kernel=None
+    )
+    env = {"HOME": str(tmp_path), **job_env(tmp_path)}
+    out = subprocess.run(
+        [shutil.which(shell) or shell, "-c", script], input=nbformat.writes(nb), capture_output=True, text=True,
+        env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == f"==jupytunnel== started {RID}"
+    d = tmp_path / ".local/state/jupytunnel/runs" / RID
+    assert json.loads((d / "meta.json").read_text()) == {"notebook": "it's.ipynb"}
+    assert (d / "hooks.py").read_text() == run_scripts.HOOKS
+    assert oct(d.stat().st_mode & 0o777) == "0o700"
+    deadline = time.monotonic() + 90
+    while json.loads((d / "state.json").read_text())["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert json.loads((d / "state.json").read_text())["state"] == "done", (d / "run.log").read_text()
+    # A second start with the same id refuses, and touches nothing.
+    again = subprocess.run(
+        [shutil.which(shell) or shell, "-c", script], input="{}", capture_output=True, text=True,
+        env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1
+    assert f"run {RID} exists on the remote" in again.stdout
+    assert nbformat.read(d / "input.ipynb", as_version=4).cells[0].source == "print('from', 'stdin')"
