@@ -291,3 +291,27 @@ def test_missing_kernel_or_nbconvert_starts_nothing(
     assert remote_runs(rig) == before
     assert procs_with(str(jt.runtime_dir)) == []
     assert not (jt.state_dir / "runs").exists()
+
+
+def test_run_through_a_live_tunnel_then_disconnect(rig: Rig, jt: JT, tmp_path: Path) -> None:
+    """With the tunnel up, the run goes through its master (no second login); closing the
+    tunnel and stopping the server leaves the run going."""
+    from rig import free_port
+
+    workdir, folder = project(rig)
+    name = jt.profile("rlive", workdir=workdir, remote_port=free_port())
+    up = jt.run("connect", name, "--json")
+    assert up.returncode == 0, up.stderr
+    master_pid = json.loads(up.stdout)["pid"]
+    nb = notebook(tmp_path / "live.ipynb", "import time\ntime.sleep(4)\nopen('live.txt', 'w').write('yes')")
+    out = jt.run("-v", "run", name, str(nb))
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip()
+    shown = [ln for ln in out.stderr.splitlines() if ln.startswith("+ ")]
+    assert shown
+    assert all(" -M " not in ln for ln in shown)  # no master of its own: the tunnel's
+    assert psutil.pid_exists(master_pid)
+    assert jt.run("disconnect", name, "--stop-server").returncode == 0
+    assert procs_with(str(jt.runtime_dir)) == []
+    assert wait_state(jt, name, run_id)["state"] == "done"
+    assert (folder / "live.txt").read_text() == "yes"
