@@ -349,18 +349,28 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
         + 'if [ "$ok" = yes ]; then\n'
         # Freeze the tree first, so nothing forks while we collect it; then TERM and CONT
         # (nbconvert shuts its kernel down on TERM), then KILL whatever is left after 5 s.
+        # "PPID START" of a live process, START as _jt_start prints it.
+        + '  _jt_ps() { if [ -r "/proc/$1/stat" ]; then sed \'s/.*) //\' "/proc/$1/stat" 2>/dev/null | '
+        + 'awk \'$1 != "Z" { print $2, $20 }\'; else ps -o stat= -o ppid= -o lstart= -p "$1" 2>/dev/null | '
+        + 'awk \'$1 !~ /^Z/ { $1 = ""; sub(/^ +/, ""); print }\'; fi; }\n'
+        # PID:START of the process and its descendants. The parent links come from one
+        # snapshot; a PID is taken only if its parent is still the one the snapshot said
+        # when its start time is read, so a PID reused meanwhile (a child that ended) is
+        # never taken for ours.
         + "  _jt_pairs() {\n"
         # PID and parent PID of every process: ps, or /proc where there is no ps (procps).
         + "    all=$(ps -e -o pid= -o ppid= 2>/dev/null) || all=$(for s in /proc/[0-9]*/stat; do "
         + "q=${s#/proc/}; printf '%s %s\\n' \"${q%/stat}\" "
         + "\"$(sed 's/.*) //' \"$s\" 2>/dev/null | cut -d' ' -f2)\"; done)\n"
-        + '    tree="$1"; todo="$1"; n=0\n'
+        + '    todo="$1/-"; n=0\n'
         + '    while [ -n "$todo" ] && [ $n -lt 10000 ]; do\n'
-        + '      set -- $todo; p=$1; shift; todo="$*"; n=$((n+1))\n'
+        + '      set -- $todo; e=$1; shift; todo="$*"; n=$((n+1)); p=${e%/*}; want=${e#*/}\n'
+        + '      i=$(_jt_ps "$p"); [ -n "$i" ] || continue\n'
+        + '      [ "$want" = - ] || [ "${i%% *}" = "$want" ] || continue\n'
+        + "      printf '%s ' \"$p:$(printf '%s' \"${i#* }\" | tr ' ' _)\"\n"
         + "      kids=$(printf '%s\\n' \"$all\" | awk -v p=\"$p\" '$2 == p { print $1 }')\n"
-        + '      for k in $kids; do tree="$tree $k"; todo="$todo $k"; done\n'
+        + '      for k in $kids; do todo="$todo $k/$p"; done\n'
         + "    done\n"
-        + '    for p in $tree; do s=$(_jt_start "$p" | tr \' \' _); [ -n "$s" ] && printf \'%s \' "$p:$s"; done\n'
         + "  }\n"
         + '  _jt_ours() { [ "$(_jt_start "${1%%:*}" | tr \' \' _)" = "${1#*:}" ]; }\n'
         + '  pairs=$(_jt_pairs "$pid")\n'

@@ -445,3 +445,30 @@ def test_start_script_under_each_login_shell(shell: str, tmp_path: Path) -> None
     assert again.returncode == 1
     assert f"run {RID} exists on the remote" in again.stdout
     assert nbformat.read(d / "input.ipynb", as_version=4).cells[0].source == "print('from', 'stdin')"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_cancel_never_takes_a_pid_reused_since_its_snapshot(shell: str, tmp_path: Path) -> None:
+    """The parent links come from one `ps` snapshot: a child listed there may have ended and
+    its PID gone to someone else by the time we look. A `ps` that lists a bystander as the
+    run's child stands in for that race (it cannot be timed for real)."""
+    d = tmp_path / ".local/state/jupytunnel/runs" / RID
+    root = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "nbconvert", str(d)])
+    bystander = subprocess.Popen(["sleep", "300"])
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "ps").write_text(f"#!/bin/sh\nprintf '%s %s\\n' {root.pid} 1 {bystander.pid} {root.pid}\n")
+    (folder / "ps").chmod(0o755)
+    try:
+        fake_run_state(d, pid=root.pid, pid_start=start_ticks(root.pid), job_pid=root.pid, job_start="1")
+        env = {"PATH": f"{folder}:{os.environ['PATH']}"}
+        out = run_in(shell, run_scripts.cancel_script(RID, launcher=run_launchers.NohupRun()), tmp_path, **env)
+        assert out.stdout.strip().endswith("final cancelled"), out.stdout + out.stderr
+        assert root.wait(timeout=10) != 0
+        time.sleep(0.2)
+        assert bystander.poll() is None
+        assert psutil.Process(bystander.pid).status() != psutil.STATUS_STOPPED
+    finally:
+        for p in (root, bystander):
+            p.kill()
+            p.wait()
