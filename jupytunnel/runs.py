@@ -339,14 +339,14 @@ def current(master: Master, record: RunRecord) -> RunRecord:
 
 def cancel(master: Master, record: RunRecord) -> RunRecord:
     """Stop a running run, verified on the remote (``run_scripts.cancel_script``)."""
-    launcher = _launcher_named(record.launcher)
+    launcher = launcher_named(record.launcher)
     out = _script(master, run_scripts.cancel_script(record.id, launcher=launcher), timeout=ROUND_TRIP_TIMEOUT + 30)
     if f"{MARK} final " not in out:
         raise JupytunnelError(f"could not cancel run {record.id} on {master.profile.host}: the cancel script failed")
     return current(master, record)
 
 
-def _launcher_named(name: str) -> run_launchers.RunLauncher:
+def launcher_named(name: str) -> run_launchers.RunLauncher:
     """The launcher the run was started with (the profile may have changed since)."""
     launchers: dict[str, run_launchers.RunLauncher] = {
         "tmux": run_launchers.TmuxRun(),

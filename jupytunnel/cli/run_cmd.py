@@ -236,7 +236,7 @@ def cancel(run_id: RunId) -> None:
     record = runs.find(run_id)
     profile = _profile_of(record)
     if GLOBALS.dry_run:
-        launcher = runs._launcher_named(record.launcher)  # noqa: SLF001
+        launcher = runs.launcher_named(record.launcher)
         _plan(profile, [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)])
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
