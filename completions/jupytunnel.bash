@@ -8,7 +8,7 @@ _jupytunnel_node() {
     _jt_subs=(); _jt_opts=()
     case $1 in
         '')
-            _jt_subs=(completion connect disconnect doctor open profile server status sync write-ssh-config)
+            _jt_subs=(completion connect disconnect doctor open profile run runs server status sync write-ssh-config)
             _jt_opts=(--dry-run -h --help -v --verbose --version)
             ;;
         'completion')
@@ -55,6 +55,22 @@ _jupytunnel_node() {
         'profile show')
             _jt_opts=(-h --help --json)
             ;;
+        'run')
+            _jt_subs=(cancel fetch logs)
+            _jt_opts=(-h --help)
+            ;;
+        'run cancel')
+            _jt_opts=(-h --help)
+            ;;
+        'run fetch')
+            _jt_opts=(-h --help --to)
+            ;;
+        'run logs')
+            _jt_opts=(-f --follow -h --help -n --lines)
+            ;;
+        'runs')
+            _jt_opts=(-h --help --json)
+            ;;
         'server')
             _jt_subs=(list logs start stop)
             _jt_opts=(-h --help)
@@ -87,9 +103,9 @@ _jupytunnel_option() {
     # How many values option $2 of the command at path $1 takes, and what completes them.
     _jt_n=0; _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'profile add|--identity-file'|'write-ssh-config|--file')
+        'profile add|--identity-file'|'run fetch|--to'|'write-ssh-config|--file')
             _jt_n=1; _jt_kind=files ;;
-        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|--timeout'|'server logs|-n'|'server start|--timeout'|'sync|--exclude'|'sync|--timeout')
+        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'run logs|--lines'|'run logs|-n'|'server logs|--lines'|'server logs|--timeout'|'server logs|-n'|'server start|--timeout'|'sync|--exclude'|'sync|--timeout')
             _jt_n=1 ;;
         'profile add|--launcher')
             _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen slurm none) ;;
@@ -102,7 +118,7 @@ _jupytunnel_argument() {
     # What completes positional argument $2 (counted from 0) of the command at path $1.
     _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0'|'sync|0')
+        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'runs|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0'|'sync|0')
             _jt_kind=profiles ;;
         'completion install|0'|'completion show|0')
             _jt_kind=words; _jt_words=(bash zsh fish) ;;

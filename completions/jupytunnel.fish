@@ -6,11 +6,13 @@
 function __jupytunnel_subcommands
     switch $argv[1]
         case ''
-            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'sync' 'Copy a folder to the remote (or back with --pull) with rsync, over the...' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
+            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'run' 'Run a notebook on a profile\'s remote, detached (it survives disconnect), and...' 'runs' 'List detached notebook runs: id, profile, notebook, state, start, duration,...' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'sync' 'Copy a folder to the remote (or back with --pull) with rsync, over the...' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
         case 'completion'
             printf '%s\t%s\n' 'install' 'Install the completion script where SHELL looks for it; print the path and...' 'show' 'Print the completion script for SHELL.'
         case 'profile'
             printf '%s\t%s\n' 'add' 'Add a profile.' 'edit' 'Edit a profile in $VISUAL or $EDITOR; an invalid result reopens the editor,...' 'list' 'List profiles.' 'path' 'Print the profiles folder, or the file of one profile.' 'remove' 'Remove a profile; a live tunnel or a server it started is closed first (asks,...' 'show' 'Show a profile as TOML: the file\'s keys, then every default as a comment.'
+        case 'run'
+            printf '%s\t%s\n' 'cancel' 'Stop a running run: nbconvert, its kernel and what the kernel started,...' 'fetch' 'Download a finished run\'s executed notebook (outputs, and the error of a...' 'logs' 'Print the end of a run\'s log (nbconvert\'s output) on the remote.'
         case 'server'
             printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user; PROFILE names the profile\'s own.' 'logs' 'Print the last lines of the server\'s log on the remote (--follow: and what...' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
     end
@@ -48,6 +50,16 @@ function __jupytunnel_options
             printf '%s\t%s\n' '--force' 'Close its tunnel and stop its server first, without asking.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'profile show'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
+        case 'run'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
+        case 'run cancel'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
+        case 'run fetch'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--to' 'Folder to save into.'
+        case 'run logs'
+            printf '%s\t%s\n' '-f' 'Keep printing until the run ends.' '--follow' 'Keep printing until the run ends.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '-n' 'How many lines.' '--lines' 'How many lines.'
+        case 'runs'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
         case 'server'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'server list'
@@ -71,9 +83,9 @@ function __jupytunnel_option
     # Prints how many values option $argv[2] of the command at path $argv[1] takes,
     # then what completes them.
     switch "$argv[1]|$argv[2]"
-        case 'profile add|--identity-file' 'write-ssh-config|--file'
+        case 'profile add|--identity-file' 'run fetch|--to' 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout' 'sync|--exclude' 'sync|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'run logs|--lines' 'run logs|-n' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout' 'sync|--exclude' 'sync|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
             printf '%s\n' 1 words nohup tmux screen slurm none
@@ -87,7 +99,7 @@ end
 function __jupytunnel_argument
     # Prints what completes positional argument $argv[2] (from 0) of the command at path $argv[1].
     switch "$argv[1]|$argv[2]"
-        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0' 'sync|0'
+        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'runs|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0' 'sync|0'
             printf '%s\n' profiles
         case 'completion install|0' 'completion show|0'
             printf '%s\n' words bash zsh fish

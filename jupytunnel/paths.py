@@ -1,7 +1,7 @@
 """Every location jupytunnel reads or writes, each overridable by an env var (tests use them).
 
 - config dir: profiles (``profiles/NAME.toml``) and ``defaults.toml``
-- state dir: tunnel records and locks
+- state dir: tunnel records, locks and the mirror of notebook runs
 - runtime dir: control sockets and browser redirect files; short, because a Unix socket
   path must fit in ``sun_path`` (108 bytes on Linux, 104 on macOS)
 """
@@ -58,6 +58,11 @@ def tunnels_dir() -> Path:
 
 def locks_dir() -> Path:
     return state_dir() / "locks"
+
+
+def runs_dir() -> Path:
+    """The local mirror of detached notebook runs, ``runs/ID.json`` (0600)."""
+    return state_dir() / "runs"
 
 
 def ensure_state_dir(sub: Path) -> Path:

@@ -77,7 +77,7 @@ class JT:
         )
 
     def run(
-        self, *args: str, timeout: float = 90, env: dict[str, str] | None = None
+        self, *args: str, timeout: float = 90, env: dict[str, str] | None = None, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jupytunnel", *args],
@@ -85,6 +85,7 @@ class JT:
             text=True,
             timeout=timeout,
             env=env or self.env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             check=False,
         )

@@ -57,6 +57,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running; a zombie has ended (nothing may reap it where PID 1 is not init)."""
+    left = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                left.append(p)
+        except psutil.Error:  # noqa: PERF203 - it went meanwhile
+            continue
+    return left
+
+
 def wait_gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:
     return psutil.wait_procs(procs, timeout=timeout)[1]
 

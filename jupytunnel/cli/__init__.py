@@ -11,6 +11,7 @@ from jupytunnel.cli import (
     completion_cmd,
     doctor_cmd,
     profile_cmd,
+    run_cmd,
     server_cmd,
     sshconfig_cmd,
     sync_cmd,
@@ -61,3 +62,4 @@ app.add_typer(completion_cmd.app, name="completion")
 doctor_cmd.register(app)
 sshconfig_cmd.register(app)
 sync_cmd.register(app)
+run_cmd.register(app)

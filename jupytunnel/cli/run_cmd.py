@@ -1,0 +1,374 @@
+"""``jupytunnel run NAME NOTEBOOK``, ``run fetch|logs|cancel ID`` and ``runs``.
+
+``run`` is a group whose first word is either a subcommand (fetch, logs, cancel) or a
+profile name: anything that is not a subcommand is handed to the hidden ``run start``, so
+the issue's spelling works as written. A profile named like a subcommand is reached with
+``jupytunnel run -- NAME NOTEBOOK`` (or ``run start NAME NOTEBOOK``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, complete_profile, print_json, print_table
+from jupytunnel.errors import EXIT_INTERRUPTED, JupytunnelError
+
+if TYPE_CHECKING:
+    from jupytunnel.profiles import Profile
+    from jupytunnel.runs import RunRecord
+
+MASTER_TIMEOUT = 60.0
+
+
+class _RunGroup(TyperGroup):
+    # click's types are typer's vendored copy in new typer, click itself in old: Any.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # noqa: ANN401
+        if args[:1] == ["--"]:
+            args = ["start", *args[1:]]
+        elif args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["start", *args]
+        return list(super().parse_args(ctx, args))
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:  # noqa: ANN401
+        formatter.write_usage(ctx.command_path, "NAME NOTEBOOK [--wait] [--timeout S] [--kernel K] [--json]")
+        formatter.write_usage(ctx.command_path, "fetch|logs|cancel ID [OPTIONS]", prefix="   or: ")
+
+
+app = typer.Typer(
+    cls=_RunGroup,
+    help=(
+        "Run a notebook on a profile's remote, detached (it survives disconnect), and manage runs.\n\n"
+        "jupytunnel run NAME NOTEBOOK.ipynb starts one and prints its id; --wait follows it to the end and "
+        "fetches the result (exit 0 done, 1 failed). See also: jupytunnel runs."
+    ),
+    no_args_is_help=True,
+    epilog="Example: jupytunnel run aura analysis.ipynb --wait",
+)
+
+
+class _StoppedFollowingError(JupytunnelError):
+    exit_code = EXIT_INTERRUPTED
+
+
+NotebookArg = Annotated[Path, typer.Argument(help="The notebook (.ipynb) to run.", show_default=False)]
+RunId = Annotated[str, typer.Argument(help="Run id (or a unique prefix), from 'jupytunnel runs'.", show_default=False)]
+
+
+@app.command("start", hidden=True)
+def start(
+    name: ProfileName,
+    notebook: NotebookArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run to its end, then fetch the result.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="With --wait: stop following after this many seconds (the run goes on).")
+    ] = 86400.0,
+    kernel: Annotated[str | None, typer.Option(help="Kernel name (default: the notebook's own).")] = None,
+    json_: JsonFlag = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the commands that would run; run none (as jupytunnel --dry-run).")
+    ] = False,
+) -> None:
+    """Run NOTEBOOK on NAME's remote with nbconvert, detached.
+
+    Example: jupytunnel run aura analysis.ipynb --wait
+    """
+    from jupytunnel import master, profiles, runs
+    from jupytunnel.actions import parse_timeout
+
+    profile = profiles.load(name)
+    timeout = parse_timeout(timeout)
+    runs.read_notebook(notebook)  # a bad notebook is exit 2, even in a dry run
+    if kernel is not None:
+        runs.check_kernel_name(kernel)
+    if GLOBALS.dry_run or dry_run:  # the issue spells it `run NAME NOTEBOOK --dry-run` too
+        _plan_start(profile, notebook, kernel)
+        return
+    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+        record = runs.start(m, notebook, kernel=kernel)
+        if not wait:
+            if json_:
+                print_json(record.to_json())
+            else:
+                print(record.id)
+            return
+        print(f"{record.id}: started on {profile.host}", file=sys.stderr)
+        ticker = _Ticker()
+        try:
+            final = runs.wait(m, record, timeout=timeout, tick=ticker.show)
+        except KeyboardInterrupt:
+            ticker.done()
+            raise _StoppedFollowingError(
+                f"stopped following run {record.id}; it keeps running (jupytunnel run logs {record.id} --follow)"
+            ) from None
+        except JupytunnelError as exc:  # the connection dropped: only the following ends
+            ticker.done()
+            raise JupytunnelError(f"{exc}; run {record.id} keeps running (jupytunnel runs {name})") from None
+        ticker.done()
+        if final is None:
+            raise JupytunnelError(
+                f"run {record.id} is still running after {timeout:g} s; it goes on "
+                f"(jupytunnel runs {name}, jupytunnel run fetch {record.id})"
+            )
+        fetched = _fetch_quietly(m, final)
+    _report_end(final, fetched, as_json=json_)
+
+
+def _fetch_quietly(m: Any, record: RunRecord) -> tuple[Path, Path] | None:  # noqa: ANN401 - a Master
+    from jupytunnel import runs
+
+    try:
+        return runs.fetch(m, record, Path.cwd())
+    except JupytunnelError as exc:
+        print(f"jupytunnel: {exc}", file=sys.stderr)
+        return None
+
+
+def _report_end(record: RunRecord, fetched: tuple[Path, Path] | None, *, as_json: bool) -> None:
+    if as_json:
+        out = record.to_json()
+        out["fetched"] = {"notebook": str(fetched[0]), "log": str(fetched[1])} if fetched else None
+        print_json(out)
+    else:
+        print(f"{record.id}: {record.state} in {_duration(record.duration)}")
+        if fetched:
+            print(f"notebook: {fetched[0]}\nlog: {fetched[1]}")
+    if record.state != "done":
+        raise JupytunnelError(f"run {record.id} {_outcome(record)}")
+
+
+def _outcome(record: RunRecord) -> str:
+    if record.state == "failed" and record.failed_cell is not None:
+        return f"failed in cell {record.failed_cell} of {record.cells}" + (f" ({record.error})" if record.error else "")
+    if record.state == "failed":
+        return "failed" + (f": {record.error}" if record.error else f" (exit {record.exit_code})")
+    return record.state
+
+
+class _Ticker:
+    """``cell N of M, elapsed``: rewritten in place on a terminal, a line per change when piped."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def show(self, record: RunRecord) -> None:
+        where = f"cell {record.cell} of {record.cells}" if record.cell else "starting"
+        text = f"{record.id}: {record.state}, {where}, {_duration(record.duration)} elapsed"
+        if self.tty:
+            print("\r" + text + "\x1b[K", end="", file=sys.stderr, flush=True)
+        elif where != self.last:
+            print(text, file=sys.stderr, flush=True)
+        self.last = where
+
+    def done(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+@app.command("fetch")
+def fetch(
+    run_id: RunId,
+    to: Annotated[Path, typer.Option("--to", help="Folder to save into.", show_default="the current folder")] = Path(),
+) -> None:
+    """Download a finished run's executed notebook (outputs, and the error of a failed run) and its log.
+
+    Example: jupytunnel run fetch 20261130-011107-ab12 --to results
+    """
+    from jupytunnel import master, runs
+
+    record = runs.find(run_id)
+    profile = _profile_of(record)
+    if GLOBALS.dry_run:
+        from jupytunnel import run_scripts
+
+        _plan(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
+                        run_scripts.cat_script(record.id, "executed.ipynb")])  # fmt: skip
+        return
+    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+        record = runs.current(m, record)
+        nb_path, log_path = runs.fetch(m, record, to)
+    note = f" ({_outcome(record)})" if record.state != "done" else ""
+    print(f"{record.id}: {record.state}{note}\nnotebook: {nb_path}\nlog: {log_path}")
+
+
+@app.command("logs")
+def logs(
+    run_id: RunId,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=100000, help="How many lines.")] = 50,
+) -> None:
+    """Print the end of a run's log (nbconvert's output) on the remote.
+
+    Example: jupytunnel run logs 20261130-011107-ab12 --follow
+    """
+    from jupytunnel import master, run_scripts, runs
+
+    record = runs.find(run_id)
+    profile = _profile_of(record)
+    if GLOBALS.dry_run:
+        _plan(profile, [run_scripts.log_script(record.id, offset=0) if follow else
+                        run_scripts.log_script(record.id, lines=lines)])  # fmt: skip
+        return
+    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+        if not follow:
+            print(runs.logs(m, record, lines), end="")
+            return
+        try:
+            final = runs.follow(m, record, lambda text: print(text, end="", flush=True))
+        except KeyboardInterrupt:
+            raise _StoppedFollowingError(f"stopped following run {record.id}; it keeps running") from None
+    print(f"{final.id}: {final.state}", file=sys.stderr)
+
+
+@app.command("cancel")
+def cancel(run_id: RunId) -> None:
+    """Stop a running run: nbconvert, its kernel and what the kernel started, verified by PID and start time.
+
+    Example: jupytunnel run cancel 20261130-011107-ab12
+    """
+    from jupytunnel import master, run_scripts, runs
+
+    record = runs.find(run_id)
+    profile = _profile_of(record)
+    if GLOBALS.dry_run:
+        launcher = runs.launcher_named(record.launcher)
+        _plan(profile, [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)])
+        return
+    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+        before = runs.current(m, record)
+        if before.state != "running":
+            print(f"{before.id}: already {before.state}")
+            return
+        after = runs.cancel(m, before)
+    if after.state == "running":
+        raise JupytunnelError(
+            f"run {after.id} is still running on {profile.host}; see 'jupytunnel run logs {after.id}'"
+        )
+    print(f"{after.id}: {after.state}")
+
+
+def list_runs(
+    name: Annotated[
+        str | None, typer.Argument(help="Profile name.", autocompletion=complete_profile, show_default=False)
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """List detached notebook runs: id, profile, notebook, state, start, duration, failing cell.
+
+    With NAME the profile's remote is asked for all its runs (from any laptop); without it,
+    the runs seen before, the remotes of those still running asked again.
+
+    Example: jupytunnel runs aura --json
+    """
+    from jupytunnel import master, profiles, run_scripts, runs
+
+    if name is not None:
+        profile = profiles.load(name)
+        if GLOBALS.dry_run:
+            _plan(profile, [run_scripts.list_script()])
+            return
+        with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+            records = runs.refresh(m)
+    else:
+        stale = list(runs.profiles_to_refresh(runs.load_all()))
+        if GLOBALS.dry_run:
+            for pname in stale:
+                _plan(profiles.load(pname), [run_scripts.list_script()])
+            return
+        for pname in stale:
+            try:
+                with master.temporary_master(profiles.load(pname), timeout=MASTER_TIMEOUT) as m:
+                    runs.refresh(m)
+            except JupytunnelError as exc:  # noqa: PERF203 - one line a remote that did not answer
+                print(f"jupytunnel: {pname}: showing what was seen last: {exc}", file=sys.stderr)
+        records = runs.load_all()
+    records.sort(key=lambda r: r.id)
+    if json_:
+        print_json([r.to_json() for r in records])
+        return
+    if not records:
+        print(f"{name}: no runs" if name else "no runs")
+        return
+    print_table(
+        ["id", "profile", "notebook", "state", "started", "duration", "cell"],
+        [[r.id, r.profile, r.notebook, r.state, _when(r.started_at), _duration(r.duration), _cell(r)] for r in records],
+    )
+
+
+def _cell(record: RunRecord) -> str:
+    if record.state == "running" and record.cell:
+        return f"{record.cell}/{record.cells}"
+    if record.state == "failed":
+        if record.failed_cell is not None:
+            return f"{record.failed_cell}: {record.error or 'error'}"
+        return record.error or f"exit {record.exit_code}"
+    return ""
+
+
+def _when(stamp: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:  # noqa: PLR2004
+        return f"{s}s"
+    if s < 3600:  # noqa: PLR2004
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _profile_of(record: RunRecord) -> Profile:
+    from jupytunnel import profiles
+
+    return profiles.load(record.profile)
+
+
+def _plan(profile: Profile, scripts: list[str]) -> None:
+    """Print what a run command runs: a master of its own (unless the profile's tunnel is
+    up, whose master it then uses), the scripts through it, its exit."""
+    from jupytunnel import master, runner, sshargs
+
+    live = master.master_for(profile)
+    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
+    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
+    print(
+        runner.display(
+            sshargs.tunnel_argv(
+                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
+                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
+            )
+        )
+    )  # fmt: skip
+    for script in scripts:
+        print(runner.display(temp.remote_argv(script)))
+    print(runner.display(temp.control_argv("exit")))
+
+
+def _plan_start(profile: Profile, notebook: Path, kernel: str | None) -> None:
+    from jupytunnel import run_launchers, run_scripts, runs
+
+    run_id = runs.new_id()
+    launcher = run_launchers.for_profile(profile)
+    _, nb = runs.read_notebook(notebook)
+    meta = {"id": run_id, "profile": profile.name, "notebook": notebook.name, "cells": len(nb["cells"])}
+    print(f"# check nbconvert and the kernel {kernel or runs.notebook_kernel(nb) or runs.DEFAULT_KERNEL!r}, then "
+          f"copy {notebook} (on stdin) and start run {run_id} with {launcher.name}:")  # fmt: skip
+    _plan(profile, [
+        run_scripts.check_script(profile),
+        run_scripts.start_script(profile, run_id, meta=meta, launcher=launcher, kernel=kernel),
+    ])  # fmt: skip
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="run")
+    root.command("runs")(list_runs)
