@@ -88,6 +88,47 @@ class ScreenRun:
         return session_name(run_id)
 
 
+def job_name(run_id: str) -> str:
+    """The Slurm job name of a run: a cancel checks it before ``scancel``."""
+    return f"jupytunnel-run-{run_id}"
+
+
+class SlurmRun:
+    """A batch job on a compute node: ``sbatch`` starts the same ``job.sh`` there (the run
+    folder is in the shared home). Until the job runs, the run is ``pending``; its id is kept
+    in ``slurm.job``, and a cancel is ``scancel`` (``run_scripts``), not signals."""
+
+    name = "slurm"
+    needs: str | None = "sbatch"
+
+    def __init__(self, sbatch_args: tuple[str, ...] = ()) -> None:
+        self.sbatch_args = sbatch_args
+
+    def start_lines(self, run_id: str) -> str:
+        args = shlex.join(
+            [*self.sbatch_args, "--parsable", f"--job-name={job_name(run_id)}", "--output=slurm.out"]
+        )
+        pending = (
+            '{"version": 1, "state": "pending", "started_at": %s, "ended_at": null, "exit_code": null, '
+            '"pid": null, "pid_start": "", "job_pid": null, "job_start": ""}'
+        )
+        return (
+            # The job's first state, before sbatch: the start script waits for a state.
+            f"printf '{pending}\\n' \"$(date +%s)\" > .state.tmp && mv -f .state.tmp state.json && "
+            # --chdir: the run folder; --wrap: job.sh under the shell the start script chose.
+             f'o=$(sbatch {args} --chdir="$PWD" --wrap="exec $JT_SH ./job.sh {run_id}" 2>sbatch.err) && '
+             "printf '%s\\n' \"${o%%;*}\" > slurm.job || { sed 's/^/sbatch: /' sbatch.err >&2; false; }\n"
+        )
+
+    def cleanup_lines(self, run_id: str) -> str:  # noqa: ARG002 - scancel took everything
+        return ""
+
+    def session(self, run_id: str) -> str | None:  # noqa: ARG002
+        return None
+
+
 def for_profile(profile: Profile) -> RunLauncher:
+    if profile.launcher == "slurm":
+        return SlurmRun(profile.slurm.sbatch_args)
     launchers: dict[str, RunLauncher] = {"tmux": TmuxRun(), "screen": ScreenRun()}
     return launchers.get(profile.launcher, NohupRun())

@@ -22,11 +22,13 @@ from typing import NamedTuple
 
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, PRELUDE, REMOTE_DIR, cd_line, command_line, jupyter_cli, say, setup_lines
-from jupytunnel.run_launchers import RunLauncher
+from jupytunnel.run_launchers import RunLauncher, job_name
 
 RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")
 RUNS_DIR = f"{REMOTE_DIR}/runs"
 FINAL_STATES = ("done", "failed", "cancelled")
+# A run not yet ended: "pending" is a batch job waiting for its compute node (Slurm).
+ACTIVE_STATES = ("pending", "running")
 NO_FILE = 3  # exit status of cat_script and log_script for a file that is not there
 
 # Process identity on the remote: a PID is ours only while its start time is the one we
@@ -257,7 +259,11 @@ def list_script(run_id: str | None = None) -> str:
         + '  [ -f "$d/state.json" ] || continue\n'
         # Alive first, state second: a job that ends between the two has written its state.
         + '  jp=$(_jt_field "$d/state.json" job_pid); js=$(_jt_field "$d/state.json" job_start); a=dead\n'
-        + '  [ -n "$jp" ] && [ "$jp" != null ] && [ -n "$js" ] && [ "$(_jt_start "$jp")" = "$js" ] && a=alive\n'
+        # A batch job's PIDs are a compute node's: the scheduler says whether it lives.
+        + '  if [ -f "$d/slurm.job" ]; then j=$(head -n 1 "$d/slurm.job")\n'
+        + '    case "$j" in ""|*[!0-9_]*) ;; *) [ -n "$(squeue -h -j "$j" -o %T 2>/dev/null)" ] && a=alive;; esac\n'
+        + '  elif [ -n "$jp" ] && [ "$jp" != null ] && [ -n "$js" ] && [ "$(_jt_start "$jp")" = "$js" ]; then a=alive\n'
+        + "  fi\n"
         + f"  printf '%s\\n' \"{MARK} run ${{d##*/}} $a\"\n"
         + "  for f in meta.json state.json progress.json error.json setup.err; do\n"
         + f'    [ -f "$d/$f" ] && {{ printf \'%s\\n\' "{MARK} file $f"; sed \'s/^/| /\' "$d/$f"; echo; }}\n'
@@ -327,6 +333,7 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
         + f"d={d}\n"
         + f'[ -f "$d/state.json" ] || {{ {say(f"error no run {run_id} on the remote")}; exit 1; }}\n'
         + '_jt_st() { _jt_field "$d/state.json" state; }\n'
+        + _batch_cancel(run_id)
         # The job that records the state: while it lives, it will record the end itself.
         + '_jt_job() { j=$(_jt_field "$d/state.json" job_pid); [ -n "$j" ] && [ "$j" != null ] && '
         + '[ "$(_jt_start "$j")" = "$(_jt_field "$d/state.json" job_start)" ]; }\n'
@@ -399,6 +406,34 @@ def cancel_script(run_id: str, *, launcher: RunLauncher) -> str:
         + "fi\n"
         + launcher.cleanup_lines(run_id)
         + f"printf '%s\\n' \"{MARK} final $(_jt_st)\"\n"
+    )
+
+
+def _batch_cancel(run_id: str) -> str:
+    """A run that is a Slurm job (``slurm.job`` in its folder) lives on a compute node: its
+    PIDs mean nothing here. ``scancel`` the recorded job, only while it carries the run's
+    job name, and wait (30 s at most) until it has left the queue; Slurm signals every
+    process of the job, the kernel included."""
+    name = job_name(run_id)
+    loop = "sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))"
+    return (
+        'if [ -f "$d/slurm.job" ]; then\n'
+         '  j=$(head -n 1 "$d/slurm.job"); case "$j" in ""|*[!0-9_]*) j="";; esac\n'
+         '  case "$(_jt_st)" in pending|running) ;; *) printf \'%s\\n\' "'
+        + MARK
+        + ' final $(_jt_st)"; exit 0;; esac\n'
+        + '  (umask 077; : > "$d/cancel")\n'
+        + f'  if [ -n "$j" ] && [ "$(squeue -h -j "$j" -o %j 2>/dev/null)" = {name} ]; then\n'
+        + '    scancel "$j" 2>/dev/null\n'
+        + f'    i=0; while [ -n "$(squeue -h -j "$j" -o %T 2>/dev/null)" ] && [ $i -lt 300 ]; do {loop}; done\n'
+        + "  fi\n"
+        + '  case "$(_jt_st)" in pending|running)\n'
+        + '    sed "s/\\"state\\": \\"[a-z]*\\"/\\"state\\": \\"cancelled\\"/; '
+        + 's/\\"ended_at\\": null/\\"ended_at\\": $(date +%s)/" '
+        + '"$d/state.json" > "$d/.state.tmp" && mv -f "$d/.state.tmp" "$d/state.json";;\n'
+        + "  esac\n"
+        + f"  printf '%s\\n' \"{MARK} final $(_jt_st)\"; exit 0\n"
+        + "fi\n"
     )
 
 

@@ -35,7 +35,7 @@ class RunRecord(NamedTuple):
     profile: str
     host: str
     notebook: str
-    state: str  # running, done, failed, cancelled
+    state: str  # pending (a batch job waiting for its node), running, done, failed, cancelled
     started_at: float | None = None
     ended_at: float | None = None
     exit_code: int | None = None
@@ -260,7 +260,7 @@ def _record(profile: Profile, remote: run_scripts.RemoteRun, old: RunRecord | No
     state = str(st.get("state") or "running")
     error = None
     failed_cell = None
-    if state == "running" and not remote.alive:
+    if state in run_scripts.ACTIVE_STATES and not remote.alive:
         # The job records the end itself; a job gone without doing so was killed (a reboot).
         state, error = "failed", "the run's job ended without recording a result (killed, or the machine restarted)"
     if state == "failed":
@@ -273,7 +273,7 @@ def _record(profile: Profile, remote: run_scripts.RemoteRun, old: RunRecord | No
         profile=profile.name,
         host=profile.host,
         notebook=str(meta.get("notebook") or base.notebook or "?"),
-        state=state if state in ("running", *run_scripts.FINAL_STATES) else "failed",
+        state=state if state in (*run_scripts.ACTIVE_STATES, *run_scripts.FINAL_STATES) else "failed",
         started_at=_num(st.get("started_at")) or base.started_at,
         ended_at=_num(st.get("ended_at")),
         exit_code=_int(st.get("exit_code")),
@@ -351,15 +351,16 @@ def launcher_named(name: str) -> run_launchers.RunLauncher:
     launchers: dict[str, run_launchers.RunLauncher] = {
         "tmux": run_launchers.TmuxRun(),
         "screen": run_launchers.ScreenRun(),
+        "slurm": run_launchers.SlurmRun(),  # its cancel is scancel, by the job id in the run folder
     }
     return launchers.get(name) or run_launchers.NohupRun()
 
 
 def fetch(master: Master, record: RunRecord, to: Path) -> tuple[Path, Path]:
     """Download the executed notebook (outputs, and the error of a failed run) and the log."""
-    if record.state == "running":
+    if record.state in run_scripts.ACTIVE_STATES:
         raise JupytunnelError(
-            f"run {record.id} is still running; 'jupytunnel run logs {record.id}' shows how far it is"
+            f"run {record.id} is still {record.state}; 'jupytunnel run logs {record.id}' shows how far it is"
         )
     try:
         to.mkdir(parents=True, exist_ok=True)
@@ -403,7 +404,7 @@ def follow(master: Master, record: RunRecord, write: Callable[[str], None]) -> R
         if chunk:
             write(chunk)
             offset += len(chunk.encode())
-        if rec.state != "running":
+        if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
         time.sleep(POLL_INTERVAL)
 
@@ -414,7 +415,7 @@ def wait(master: Master, record: RunRecord, *, timeout: float, tick: Callable[[R
     while True:
         rec = current(master, record)
         tick(rec)
-        if rec.state != "running":
+        if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
         if time.monotonic() + POLL_INTERVAL > deadline:
             return None
@@ -426,6 +427,6 @@ def profiles_to_refresh(records: list[RunRecord]) -> Iterator[str]:
     runs do not change, and every remote asked may cost a login."""
     seen: set[str] = set()
     for rec in records:
-        if rec.state == "running" and rec.profile not in seen:
+        if rec.state in run_scripts.ACTIVE_STATES and rec.profile not in seen:
             seen.add(rec.profile)
             yield rec.profile

@@ -243,3 +243,91 @@ def test_a_job_already_queued_is_waited_for_not_doubled(slurm: SlurmCluster, jt:
             other.kill()
             other.communicate()
     slurm.wait_queue_empty(timeout=30)
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "python3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def _run_state(jt: JT, name: str, run_id: str) -> dict[str, object]:
+    out = jt.run("runs", name, "--json")
+    assert out.returncode == 0, out.stderr
+    [rec] = [r for r in json.loads(out.stdout) if r["id"] == run_id]
+    return rec
+
+
+def test_a_detached_run_is_a_batch_job_on_the_compute_node(slurm: SlurmCluster, jt: JT, tmp_path: Path) -> None:
+    folder = jt.rig.home / "slurmproj"
+    folder.mkdir(exist_ok=True)
+    jt.profile("runs", launcher="slurm", workdir="~/slurmproj", slurm={"sbatch_args": [TIME_LIMIT]})
+    nb = _notebook(
+        tmp_path / "where.ipynb",
+        "import socket, os\nopen('where.txt', 'w').write(socket.gethostname() + ' ' + os.environ['SLURM_JOB_ID'])",
+        "print('done here')",
+    )
+    out = jt.run("run", "runs", str(nb), "--wait", "--timeout", "120", cwd=tmp_path, timeout=180)
+    assert out.returncode == 0, out.stderr
+    host, job = (folder / "where.txt").read_text().split()
+    if slurm.isolated:
+        assert host == slurm.node  # it ran on the compute node, not on the login node
+    assert job.isdigit()
+    [run_id] = [p.name for p in (jt.rig.home / ".local/state/jupytunnel/runs").iterdir() if (p / "slurm.job").exists()
+                and (p / "slurm.job").read_text().strip() == job]  # fmt: skip
+    assert _run_state(jt, "runs", run_id)["state"] == "done"
+    fetched = list(tmp_path.glob(f"where.{run_id}.ipynb"))
+    assert fetched
+    assert "done here" in fetched[0].read_text()
+    assert _jobs(slurm) == []
+
+
+def test_a_pending_or_running_batch_run_is_cancelled_with_scancel(slurm: SlurmCluster, jt: JT, tmp_path: Path) -> None:
+    never = f"--mem={slurm.never_fits_mem_mb}"
+    jt.profile("stuck", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT, never]})
+    nb = _notebook(tmp_path / "slow.ipynb", "import time; time.sleep(600)")
+    out = jt.run("run", "stuck", str(nb))
+    assert out.returncode == 0, out.stderr
+    pending = out.stdout.strip()
+    assert _run_state(jt, "stuck", pending)["state"] == "pending"  # queued, not "failed": its job lives
+    assert len(_jobs(slurm)) == 1
+    cancel = jt.run("run", "cancel", pending)
+    assert cancel.returncode == 0, cancel.stderr
+    assert f"{pending}: cancelled" in cancel.stdout
+    assert _jobs(slurm) == []
+
+    jt.profile("busy", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    out = jt.run("run", "busy", str(nb))
+    assert out.returncode == 0, out.stderr
+    running = out.stdout.strip()
+    wait_for(lambda: _run_state(jt, "busy", running)["state"] == "running", 60, "the run to start on the node")
+    wait_for(lambda: bool(procs_with(running)), 30, "nbconvert to start")
+    job = (jt.rig.home / ".local/state/jupytunnel/runs" / running / "slurm.job").read_text().strip()
+    wait_for(lambda: any("ipykernel" in " ".join(_cmdline(p)) for p in _in_job(job)), 60, "the kernel to start")
+    cancel = jt.run("run", "cancel", running)
+    assert cancel.returncode == 0, cancel.stderr
+    assert _jobs(slurm) == []
+    # Nothing of the job is left on the node: nbconvert, the kernel, the cell's sleep.
+    wait_for(lambda: _in_job(job) == [], 30, "the job's processes to end")
+    assert _run_state(jt, "busy", running)["state"] == "cancelled"
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _in_job(job_id: str) -> list[psutil.Process]:
+    """Processes of a Slurm job, by the SLURM_JOB_ID in their environment (the kernel too)."""
+    return [p for p in psutil.process_iter(["environ", "status"]) if _of_job(p, job_id)]
+
+
+def _of_job(p: psutil.Process, job_id: str) -> bool:
+    env = p.info.get("environ") or {}
+    return env.get("SLURM_JOB_ID") == job_id and p.info.get("status") != psutil.STATUS_ZOMBIE

@@ -241,13 +241,13 @@ def cancel(run_id: RunId) -> None:
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
         before = runs.current(m, record)
-        if before.state != "running":
+        if before.state not in run_scripts.ACTIVE_STATES:
             print(f"{before.id}: already {before.state}")
             return
         after = runs.cancel(m, before)
-    if after.state == "running":
+    if after.state in run_scripts.ACTIVE_STATES:
         raise JupytunnelError(
-            f"run {after.id} is still running on {profile.host}; see 'jupytunnel run logs {after.id}'"
+            f"run {after.id} is still {after.state} on {profile.host}; see 'jupytunnel run logs {after.id}'"
         )
     print(f"{after.id}: {after.state}")
 
