@@ -396,12 +396,9 @@ def _environment_lines(profile: Profile, say: str, lines: list[str]) -> list[str
 
 
 def _markers(stdout: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in stdout.splitlines():
-        if line.startswith(MARK + " "):
-            kind, _, value = line[len(MARK) + 1 :].partition(" ")
-            out.setdefault(kind, value)
-    return out
+    from jupytunnel import remote
+
+    return remote.markers(stdout, MARK)
 
 
 def _all_marked(stdout: str, kind: str) -> list[str]:

@@ -186,6 +186,16 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
     return Discovery(home=home, servers=list(servers.values()), markers=markers, job_servers=job_servers)
 
 
+def markers(stdout: str, mark: str = MARK) -> dict[str, str]:
+    """``{kind: value}`` of the lines ``MARK kind value`` (the first of each kind)."""
+    out: dict[str, str] = {}
+    for line in stdout.splitlines():
+        if line.startswith(mark + " "):
+            kind, _, value = line[len(mark) + 1 :].partition(" ")
+            out.setdefault(kind, value)
+    return out
+
+
 def parse_server_list(stdout: str) -> list[ServerInfo]:
     """``jupyter server list --json``: one JSON object a line."""
     out = []

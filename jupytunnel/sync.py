@@ -196,13 +196,6 @@ class Remote(NamedTuple):
     rsync: str  # its version line
 
 
-def markers(stdout: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in stdout.splitlines():
-        if line.startswith(MARK + " "):
-            kind, _, value = line[len(MARK) + 1 :].partition(" ")
-            out.setdefault(kind, value)
-    return out
 
 
 _VERSION_RE = re.compile(r"rsync\s+version\s+v?(\d+)\.(\d+)")
@@ -217,7 +210,9 @@ def parse_rsync_version(text: str) -> tuple[int, int] | None:
 
 def check_preflight(stdout: str, *, remote: str, host: str, why: str) -> Remote:
     """The preflight's findings, or the one-line error they call for."""
-    m = markers(stdout)
+    from jupytunnel.remote import markers
+
+    m = markers(stdout, MARK)
     if "home" not in m:
         raise JupytunnelError(
             f"logged in to {host}, but the remote check failed: {why} "

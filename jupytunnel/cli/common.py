@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jupytunnel.actions import parse_local_port
 from jupytunnel.output import dry_run_lines, print_json, print_table
+
+if TYPE_CHECKING:
+    from jupytunnel.master import Master
+    from jupytunnel.profiles import Profile
 
 
 @dataclasses.dataclass
@@ -46,6 +50,29 @@ __all__ = [
     "complete_profile",
     "dry_run_lines",
     "parse_local_port",
+    "plan_session",
     "print_json",
     "print_table",
 ]
+
+
+def plan_session(profile: Profile, scripts: list[str]) -> Master:
+    """For dry runs of commands that work through a master: a master of their own (unless
+    the profile's tunnel is up, whose master they then use), the scripts through it, its exit."""
+    from jupytunnel import master, runner, sshargs
+
+    live = master.master_for(profile)
+    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
+    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
+    print(
+        runner.display(
+            sshargs.tunnel_argv(
+                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
+                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
+            )
+        )
+    )  # fmt: skip
+    for script in scripts:
+        print(runner.display(temp.remote_argv(script)))
+    print(runner.display(temp.control_argv("exit")))
+    return temp

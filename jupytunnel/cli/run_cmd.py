@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, complete_profile, print_json, print_table
+from jupytunnel.cli.common import (
+    GLOBALS,
+    JsonFlag,
+    ProfileName,
+    complete_profile,
+    plan_session,
+    print_json,
+    print_table,
+)
 from jupytunnel.errors import EXIT_INTERRUPTED, JupytunnelError
 
 if TYPE_CHECKING:
@@ -186,7 +194,7 @@ def fetch(
     if GLOBALS.dry_run:
         from jupytunnel import run_scripts
 
-        _plan(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
+        plan_session(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
                         run_scripts.cat_script(record.id, "executed.ipynb")])  # fmt: skip
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
@@ -211,7 +219,7 @@ def logs(
     record = runs.find(run_id)
     profile = _profile_of(record)
     if GLOBALS.dry_run:
-        _plan(profile, [run_scripts.log_script(record.id, offset=0) if follow else
+        plan_session(profile, [run_scripts.log_script(record.id, offset=0) if follow else
                         run_scripts.log_script(record.id, lines=lines)])  # fmt: skip
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
@@ -237,7 +245,8 @@ def cancel(run_id: RunId) -> None:
     profile = _profile_of(record)
     if GLOBALS.dry_run:
         launcher = runs.launcher_named(record.launcher)
-        _plan(profile, [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)])
+        scripts = [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)]
+        plan_session(profile, scripts)
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
         before = runs.current(m, record)
@@ -270,7 +279,7 @@ def list_runs(
     if name is not None:
         profile = profiles.load(name)
         if GLOBALS.dry_run:
-            _plan(profile, [run_scripts.list_script()])
+            plan_session(profile, [run_scripts.list_script()])
             return
         with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
             records = runs.refresh(m)
@@ -278,7 +287,7 @@ def list_runs(
         stale = list(runs.profiles_to_refresh(runs.load_all()))
         if GLOBALS.dry_run:
             for pname in stale:
-                _plan(profiles.load(pname), [run_scripts.list_script()])
+                plan_session(profiles.load(pname), [run_scripts.list_script()])
             return
         for pname in stale:
             try:
@@ -333,27 +342,6 @@ def _profile_of(record: RunRecord) -> Profile:
     return profiles.load(record.profile)
 
 
-def _plan(profile: Profile, scripts: list[str]) -> None:
-    """Print what a run command runs: a master of its own (unless the profile's tunnel is
-    up, whose master it then uses), the scripts through it, its exit."""
-    from jupytunnel import master, runner, sshargs
-
-    live = master.master_for(profile)
-    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
-    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
-    print(
-        runner.display(
-            sshargs.tunnel_argv(
-                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
-                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
-            )
-        )
-    )  # fmt: skip
-    for script in scripts:
-        print(runner.display(temp.remote_argv(script)))
-    print(runner.display(temp.control_argv("exit")))
-
-
 def _plan_start(profile: Profile, notebook: Path, kernel: str | None) -> None:
     from jupytunnel import run_launchers, run_scripts, runs
 
@@ -363,7 +351,7 @@ def _plan_start(profile: Profile, notebook: Path, kernel: str | None) -> None:
     meta = {"id": run_id, "profile": profile.name, "notebook": notebook.name, "cells": len(nb["cells"])}
     print(f"# check nbconvert and the kernel {kernel or runs.notebook_kernel(nb) or runs.DEFAULT_KERNEL!r}, then "
           f"copy {notebook} (on stdin) and start run {run_id} with {launcher.name}:")  # fmt: skip
-    _plan(profile, [
+    plan_session(profile, [
         run_scripts.check_script(profile),
         run_scripts.start_script(profile, run_id, meta=meta, launcher=launcher, kernel=kernel),
     ])  # fmt: skip

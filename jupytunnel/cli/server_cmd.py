@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, WideFlag, print_json, print_table
+from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, WideFlag, plan_session, print_json, print_table
 from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
-    from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
@@ -41,7 +40,7 @@ def start(
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
-        m = _plan_session(profile, remote.discovery_script(remote.discovery_extra(profile)))
+        m = plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         if profile.launcher != "none":
             print("# if none runs:")
             for line in launchers.plan_start(profile):
@@ -66,8 +65,14 @@ def stop(name: ProfileName) -> None:
     from jupytunnel import remote
 
     profile = _profile(name)
+    if GLOBALS.dry_run and profile.launcher == "slurm":
+        from jupytunnel import slurm
+
+        print("# scancel the profile's recorded job (running or pending), then wait until it has left the queue")
+        plan_session(profile, [slurm.cancel_script(profile)])
+        return
     if GLOBALS.dry_run:
-        _plan_session(profile, remote.discovery_script())
+        plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
         print(
             "# SIGTERM and at last SIGKILL to its PID (only while that PID is a Jupyter), and its tmux/screen session"
@@ -102,7 +107,7 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
 
     profile = _profile(name)
     if GLOBALS.dry_run:
-        _plan_session(profile, remote.discovery_script())
+        plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
         found = server.find(m)
@@ -167,7 +172,7 @@ def logs(
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
-        _plan_session(profile, script)
+        plan_session(profile, [script])
         return
     if follow:
         # No profile lock: a stream until Ctrl-C must not hold up connect or disconnect.
@@ -190,24 +195,3 @@ def _profile(name: str) -> Profile:
     from jupytunnel import hosts
 
     return hosts.profile_or_host(name, check=not GLOBALS.dry_run)[0]
-
-
-def _plan_session(profile: Profile, script: str) -> Master:
-    """Print what a server command runs: a master for this command only (unless the
-    profile's tunnel is up, whose master it then uses), the script through it, its exit."""
-    from jupytunnel import master, runner, sshargs
-
-    live = master.master_for(profile)
-    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
-    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
-    print(
-        runner.display(
-            sshargs.tunnel_argv(
-                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
-                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
-            )
-        )
-    )  # fmt: skip
-    print(runner.display(temp.remote_argv(script)))
-    print(runner.display(temp.control_argv("exit")))
-    return temp
