@@ -133,10 +133,12 @@ def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: b
         while True:
             time.sleep(WATCH_INTERVAL)  # a monitoring period, not a readiness guess
             record = state.load(profile.name)
-            if record is not None and tunnel.record_state(record) == "up":
+            current = tunnel.record_state(record) if record is not None else "down"
+            if current == "up":
                 backoff = 1.0
                 continue
-            print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
+            print(f"{profile.name}: {tunnel.watch_message(profile, current, start_server=start_server)}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             try:
                 again = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=start_server)
                 print(f"{profile.name}: reconnected", file=sys.stderr, flush=True)

@@ -130,6 +130,20 @@ def port_holder(port: int) -> str | None:
     return None
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the listening socket on 127.0.0.1:``port`` (psutil)."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp4")
+    except (psutil.Error, OSError):
+        return False
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == "127.0.0.1"
+        for c in conns
+    )
+
+
 def listeners_of(pid: int) -> list[tuple[str, int]]:
     """The TCP addresses a process listens on (tests check the tunnel binds 127.0.0.1 only)."""
     import psutil

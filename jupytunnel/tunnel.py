@@ -70,13 +70,113 @@ def is_up(record: TunnelRecord) -> bool:
     return mux.master_pid(record.control_path) == record.pid
 
 
+STATUS_TIMEOUT = 2.0  # how long status waits for Jupyter's answers, all tunnels together
+
+
+def token_of(record: TunnelRecord) -> str:
+    return record.url.partition("?token=")[2]
+
+
+def check(records: list[TunnelRecord]) -> list[tuple[TunnelRecord, str]]:
+    """Each tunnel with its state: ``up`` (the master answers and Jupyter answers through
+    it), ``stale`` (the master's process lives, but it or the Jupyter behind it does not
+    answer) or ``down``.
+
+    ssh accepts on the local port whether or not anything listens on the far end, so only
+    an answer from Jupyter tells. Every live tunnel is asked at once (one thread, bounded by
+    ``STATUS_TIMEOUT``). A 401/403 to the recorded token means the server was restarted
+    with another one: its runtime info is read again, and the record follows it.
+    """
+    from jupytunnel import httpcheck
+
+    live = [i for i, rec in enumerate(records) if is_up(rec) and _our_listener(rec)]
+    asks = [httpcheck.Ask(records[i].local_port, records[i].base_url, token_of(records[i])) for i in live]
+    codes = dict(zip(live, httpcheck.ask_many(asks, timeout=STATUS_TIMEOUT) if asks else [], strict=True))
+    out: list[tuple[TunnelRecord, str]] = []
+    for i, rec in enumerate(records):
+        code = codes.get(i, -1)
+        if code == 200:  # noqa: PLR2004
+            out.append((rec, "up"))
+        elif code in (401, 403) and token_of(rec):
+            fresh = _follow_new_token(rec)
+            out.append((fresh, "up") if fresh is not None else (rec, "stale"))
+        elif i in codes:
+            out.append((rec, "stale"))  # the tunnel holds, Jupyter behind it does not answer
+        elif procs.alive_and_same(rec.pid, rec.create_time):
+            out.append((rec, "stale"))
+        else:
+            out.append((rec, "down"))
+    return out
+
+
 def record_state(record: TunnelRecord) -> str:
-    """``up``, ``stale`` (process alive but master or port not answering) or ``down``."""
-    if is_up(record) and procs.port_accepts(record.local_port):
-        return "up"
-    if procs.alive_and_same(record.pid, record.create_time):
-        return "stale"
-    return "down"
+    """``up``, ``stale`` or ``down`` (see ``check``)."""
+    return check([record])[0][1]
+
+
+def _our_listener(record: TunnelRecord) -> bool:
+    """Only our own master may receive the token: the listener on the local port must be
+    the recorded master (a master that lost its forward leaves the port to anyone)."""
+    return procs.listens_on(record.pid, record.local_port)
+
+
+def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
+    """The server behind the tunnel answered 403 to the recorded token: read its runtime
+    info again through the live master (one round trip). The updated record when the server
+    at the recorded endpoint accepts its new token; None otherwise (the record is kept)."""
+    from pathlib import Path
+
+    from jupytunnel import httpcheck, profiles, server
+    from jupytunnel.errors import CommandError, UsageError
+    from jupytunnel.master import Master
+
+    try:
+        profile = profiles.load(record.profile)
+    except (UsageError, JupytunnelError):
+        return None
+    if profile.launcher == "slurm" or record.job is not None:
+        return None  # a job's server is found through its job, by connect
+    master = Master(profile, Path(record.control_path))
+    try:
+        found = server.discover(master, timeout=5.0)
+    except (JupytunnelError, CommandError):
+        return None
+    srv = next((s for s in found.servers if f"{profile.host}:{s.endpoint}" == record.remote), None)
+    if srv is None or not srv.token or not httpcheck.status_ok(record.local_port, srv.base_url, srv.token, timeout=3.0):
+        return None
+    fresh = record._replace(
+        url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
+        server_pid=srv.pid,
+        base_url=srv.base_url,
+    )
+    state.save(fresh)
+    state.save_server(profile.name, srv._asdict())
+    return fresh
+
+
+def watch_message(profile: Profile, current: str, *, start_server: bool) -> str:
+    """What ``connect --watch`` says when the tunnel is no longer ``up``."""
+    if current != "stale":
+        return "tunnel down; reconnecting"
+    if start_server and profile.launcher != "none":
+        return "Jupyter no longer answers through the tunnel; starting it again"
+    return "Jupyter no longer answers through the tunnel; waiting for it"
+
+
+def live_record(name: str) -> TunnelRecord:
+    """The record of a tunnel that reaches Jupyter now (its token refreshed if it changed)."""
+    record = state.load(name)
+    if record is None:
+        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    fresh, current = check([record])[0]
+    if current == "stale":
+        raise JupytunnelError(
+            f"{name}: the tunnel is open but Jupyter does not answer through it (stopped or gone); "
+            f"run: jupytunnel connect {name}"
+        )
+    if current != "up":
+        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    return fresh
 
 
 def teardown(record: TunnelRecord | None, master: Master) -> None:
@@ -403,12 +503,10 @@ class Status(NamedTuple):
 def status(name: str | None = None) -> list[Status]:
     records = state.load_all() if name is None else [r for r in [state.load(name)] if r]
     out = []
-    for rec in records:
-        current = record_state(rec)
-        job = job_info(rec) if current == "up" else None
-        if job is not None and job["state"] == "GONE":
-            current = "stale"  # the tunnel holds, but the job (and its Jupyter) ended
-        out.append(Status(rec, current, job))
+    for rec, checked in check(records):
+        job = job_info(rec) if checked == "up" else None
+        # A job that ended: the tunnel holds, but the job (and its Jupyter) is gone.
+        out.append(Status(rec, "stale" if job is not None and job["state"] == "GONE" else checked, job))
     return out
 
 

@@ -12,7 +12,7 @@ from jupytunnel.cli.common import (
     ProfileName,
     complete_profile,
 )
-from jupytunnel.errors import JupytunnelError, UsageError
+from jupytunnel.errors import UsageError
 
 
 def connect(
@@ -89,7 +89,7 @@ def status(
     json_: JsonFlag = False,
     show_token: Annotated[bool, typer.Option("--show-token", help="Show the token in URLs.")] = False,
 ) -> None:
-    """Show recorded tunnels: up, stale (process alive, not answering) or down.
+    """Show recorded tunnels: up, stale (tunnel open, Jupyter not answering) or down.
 
     Example: jupytunnel status --json
     """
@@ -103,11 +103,9 @@ def open_(name: ProfileName) -> None:
 
     Example: jupytunnel open aura
     """
-    from jupytunnel import browser, state, tunnel
+    from jupytunnel import browser, tunnel
 
-    record = state.load(name)
-    if record is None or tunnel.record_state(record) != "up":
-        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    record = tunnel.live_record(name)  # refuses a stale tunnel, follows a new token
     if GLOBALS.dry_run:
         print(f"# would open {tunnel.hide_token(record.url)}")
         return
