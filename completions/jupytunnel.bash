@@ -56,7 +56,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json)
             ;;
         'server')
-            _jt_subs=(list logs start stop)
+            _jt_subs=(list logs password start stop)
             _jt_opts=(-h --help)
             ;;
         'server list')
@@ -64,6 +64,9 @@ _jupytunnel_node() {
             ;;
         'server logs')
             _jt_opts=(-h --help -n --lines)
+            ;;
+        'server password')
+            _jt_opts=(-h --help)
             ;;
         'server start')
             _jt_opts=(-h --help --timeout)
@@ -99,7 +102,7 @@ _jupytunnel_argument() {
     # What completes positional argument $2 (counted from 0) of the command at path $1.
     _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile add|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0')
+        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile add|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'server list|0'|'server logs|0'|'server password|0'|'server start|0'|'server stop|0'|'status|0')
             _jt_kind=profiles ;;
         'completion install|0'|'completion show|0')
             _jt_kind=words; _jt_words=(bash zsh fish) ;;

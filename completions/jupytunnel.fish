@@ -6,13 +6,13 @@
 function __jupytunnel_subcommands
     switch $argv[1]
         case ''
-            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
+            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (tunnel open, Jupyter not answering) or down.' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
         case 'completion'
             printf '%s\t%s\n' 'install' 'Install the completion script where SHELL looks for it; print the path and...' 'show' 'Print the completion script for SHELL.'
         case 'profile'
             printf '%s\t%s\n' 'add' 'Add a profile.' 'edit' 'Edit a profile in $VISUAL or $EDITOR; an invalid result keeps the old file.' 'list' 'List profiles.' 'path' 'Print the profiles folder, or the file of one profile.' 'remove' 'Remove a profile (its tunnel, if any, is left alone: disconnect it first).' 'show' 'Show a profile with every key, defaults included.'
         case 'server'
-            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user, marking the profile\'s.' 'logs' 'Print the last lines of the server\'s log on the remote.' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
+            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user, marking the profile\'s.' 'logs' 'Print the last lines of the server\'s log on the remote.' 'password' 'Set or change the password of the profile\'s Jupyter (asked without echo;...' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
     end
 end
 
@@ -54,6 +54,8 @@ function __jupytunnel_options
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.'
         case 'server logs'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '-n' 'How many lines.' '--lines' 'How many lines.'
+        case 'server password'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'server start'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--timeout' 'Give up after this many seconds.'
         case 'server stop'
@@ -85,7 +87,7 @@ end
 function __jupytunnel_argument
     # Prints what completes positional argument $argv[2] (from 0) of the command at path $argv[1].
     switch "$argv[1]|$argv[2]"
-        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile add|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0'
+        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile add|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'server list|0' 'server logs|0' 'server password|0' 'server start|0' 'server stop|0' 'status|0'
             printf '%s\n' profiles
         case 'completion install|0' 'completion show|0'
             printf '%s\n' words bash zsh fish

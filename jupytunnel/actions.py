@@ -118,10 +118,13 @@ def _report(result: Connected, *, as_json: bool) -> None:
                 "reused": result.reused,
                 "started_server": result.started_server,
                 "job": result.job,
+                "password": rec.password,
             }
         )
         return
     print(rec.url, flush=True)
+    if rec.password:
+        print(f"{rec.profile}: Jupyter will ask for its password", file=sys.stderr, flush=True)
 
 
 def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: bool, url: str) -> None:

@@ -62,9 +62,19 @@ class ServerInfo(NamedTuple):
     host: str | None = None
     job: str | None = None
     node: str | None = None
+    # Jupyter asks for a password (its runtime info says so; jupyter_server 2 only says so
+    # for the deprecated ServerApp.password, so connect also asks the server itself).
+    password: bool = False
+    file: str = ""  # the runtime info file it was read from, for messages
+
+    @property
+    def where(self) -> str:
+        """The server, for messages: its endpoint, its PID and the file its token came from."""
+        source = f", runtime file {self.file}" if self.file else ""
+        return f"{self.endpoint}, pid {self.pid}{source}"
 
     @classmethod
-    def from_dict(cls, raw: dict[str, object], *, classic: bool = False) -> ServerInfo | None:
+    def from_dict(cls, raw: dict[str, object], *, classic: bool = False, file: str = "") -> ServerInfo | None:
         try:
             pid = raw["pid"]
             if not isinstance(pid, int):
@@ -80,6 +90,8 @@ class ServerInfo(NamedTuple):
                 root_dir=str(raw.get("root_dir") or raw.get("notebook_dir") or ""),
                 version=str(raw.get("version") or ""),
                 classic=classic,
+                password=raw.get("password") is True,
+                file=file,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -152,6 +164,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
     chunk: list[str] | None = None
     classic = False
     from_job = False
+    source = ""
 
     def flush() -> None:
         if chunk is None:
@@ -161,7 +174,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
         except ValueError:
             return
         if isinstance(raw, dict):
-            info = ServerInfo.from_dict(raw, classic=classic)
+            info = ServerInfo.from_dict(raw, classic=classic, file=source)
             if info is not None and from_job:
                 job_servers.append(info)  # its PID is the compute node's, not the login node's
             elif info is not None:
@@ -176,6 +189,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
                 home = value
             elif kind in ("file", "jobfile"):
                 chunk = []
+                source = value
                 classic = value.rsplit("/", 1)[-1].startswith("nbserver-")
                 from_job = kind == "jobfile"
             else:

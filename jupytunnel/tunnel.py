@@ -318,9 +318,7 @@ def _connect_new(
             node=srv.node,
         )
         state.save(record)
-        if not ready:
-            httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
-            state.save_server(profile.name, srv._asdict())
+        record = _settle(profile, record, srv, ready=ready, deadline=deadline)
     except BaseException:
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
@@ -329,6 +327,41 @@ def _connect_new(
         state.remove(profile.name)
         raise
     return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
+
+
+def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
+    """Wait until the server answers (unless it did already); remember it; mark a server
+    that asks for a password."""
+    if not ready:
+        _wait_ready(profile, record.local_port, srv, deadline)
+        if not srv.token and not srv.password and _asks_password(record.local_port, srv):
+            srv = srv._replace(password=True)
+        state.save_server(profile.name, srv._asdict())
+    if srv.password:
+        record = record._replace(password=True)
+        state.save(record)
+    return record
+
+
+def _wait_ready(profile: Profile, port: int, srv: ServerInfo, deadline: float) -> None:
+    from jupytunnel import httpcheck
+
+    try:
+        httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
+    except httpcheck.TokenRefusedError as exc:
+        raise JupytunnelError(
+            f"{exc} that jupytunnel read for the server on {profile.host} ({srv.where}): its token "
+            f"changed after it wrote that file, or another server answers there; restart it "
+            f"(jupytunnel server stop {profile.name}) or check its token settings"
+        ) from None
+
+
+def _asks_password(port: int, srv: ServerInfo) -> bool:
+    """A server without a token that still refuses ``/api/status`` wants its password
+    (jupyter_server 2 writes ``"password": false`` when the password is set the new way)."""
+    from jupytunnel import httpcheck
+
+    return httpcheck.code(port, srv.base_url, "", path="api/status", timeout=5.0) in (401, 403)
 
 
 def _first_forward(profile: Profile, port: int, known: dict[str, object] | None) -> str | None:
