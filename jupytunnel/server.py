@@ -117,6 +117,18 @@ def _log_tail(markers: list[str]) -> str:
     return " | ".join(ln.strip() for ln in lines if ln.strip())[-600:]
 
 
+def _port_taken(profile: Profile, markers: list[str]) -> str | None:
+    """Jupyter could not bind the profile's fixed port: say so in one line, not a log excerpt."""
+    log = " ".join(m for m in markers if m.startswith("log "))
+    if profile.transport != "tcp" or not ("already in use" in log or "is not available" in log):
+        return None
+    return (
+        f"remote port {profile.remote_port} on {profile.host} is already in use (another server, maybe "
+        f"another user's); set remote_port = \"auto\" in profile {profile.name!r} to pick a free one, or "
+        'transport = "socket"'
+    )
+
+
 def _error_in_log(markers: list[str]) -> str | None:
     """The reason our own inner script wrote into the log (tmux/screen launchers)."""
     prefix = f"{remote.MARK} error "
@@ -228,6 +240,9 @@ def wait_ready(
         if server is not None:
             return server
         if "launcher dead" in found.markers:
+            taken = _port_taken(profile, found.markers)
+            if taken:
+                raise JupytunnelError(taken)
             tail = _log_tail(found.markers)
             reason = _error_in_log(found.markers) or "Jupyter exited during start-up"
             raise JupytunnelError(

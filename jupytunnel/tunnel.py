@@ -14,6 +14,7 @@ from jupytunnel.state import TunnelRecord
 if TYPE_CHECKING:
     import socket
 
+    from jupytunnel import runner
     from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
@@ -150,7 +151,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
         base_url=srv.base_url,
     )
     state.save(fresh)
-    state.save_server(profile.name, srv._asdict())
+    remember(profile, srv)
     return fresh
 
 
@@ -258,31 +259,24 @@ def _connect_new(
     tick: Callable[[], None],
 ) -> Connected:
     from jupytunnel import remote
-    from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
     known = _remembered(profile)
-    forward = _first_forward(profile, port, known)
-    # A server met before is tried first, with its token, as the hand-made recipe does: the
-    # first request through the tunnel proves it (or not). Otherwise the master's first
-    # session reads the runtime files: no second ssh, no second round trip.
+    # A server met before over a route only we can reach (our private socket, a job's node)
+    # is tried first, with its token, as the hand-made recipe does: the first request through
+    # the tunnel proves it (or not). Otherwise the master's first session reads the runtime
+    # files: no second ssh, no second round trip.
     command = None if known else remote.discovery_script(remote.discovery_extra(profile))
-    handshake = start_master(master, forward=forward, command=command)
-    # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
-    import psutil  # noqa: F401 - warms the import that the PID check needs
-
-    from jupytunnel import httpcheck, server
-
+    auto = (local_port if local_port is not None else profile.local_port) == "auto"
     record: TunnelRecord | None = None
     started: ServerInfo | None = None
     try:
-        try:
-            first = finish_master(master, handshake, timeout=_left(deadline))
-        finally:
-            handshake.kill()  # a no-op once ssh is done; else it was cut short
-        # The request to a remembered server travels while we check the master's PID.
-        probe = _ask_known(known, port, deadline)
+        first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
+        from jupytunnel import httpcheck, server
+
         pid, created = _verified_master(master)
+        # The token goes only to our own forward: the listener on the port must be our master.
+        probe = _ask_known(known, port, deadline) if known and procs.listens_on(pid, port) else None
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
@@ -303,13 +297,14 @@ def _connect_new(
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
                 srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick)
-            wanted = _forward_to(profile, port, srv, found.home)
-            if wanted != forward:
-                if forward is not None:  # the remembered server's, which did not answer
-                    master.cancel_forward(forward)
-                master.forward(wanted)
+            if forward is not None and forward != _forward_to(profile, port, srv, found.home):
+                master.cancel_forward(forward)  # the remembered server's, which did not answer
+                forward = None
+            if forward is None:
+                port = _add_forward(profile, master, port, srv, found.home, auto=auto)
         classic = profile.is_classic_notebook or srv.classic
         record = record._replace(
+            local_port=port,
             url=local_url(port, srv, classic=classic),
             remote=f"{profile.host}:{srv.endpoint}",
             server_pid=srv.pid,
@@ -329,6 +324,63 @@ def _connect_new(
     return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
 
 
+_PORT_TRIES = 5
+
+
+def _bind_failed(message: str) -> bool:
+    return "Address already in use" in message or "cannot listen to port" in message
+
+
+def _open_master(
+    profile: Profile,
+    master: Master,
+    port: int,
+    known: dict[str, object] | None,
+    command: str | None,
+    deadline: float,
+    *,
+    auto: bool,
+) -> tuple[runner.Result, int, str | None]:
+    """Start the master with its first forward; an automatic local port that another
+    process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again."""
+    from jupytunnel.master import finish_master, start_master
+
+    for attempt in range(_PORT_TRIES):
+        forward = _first_forward(profile, port, known)
+        handshake = start_master(master, forward=forward, command=command)
+        # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
+        import psutil  # noqa: F401 - warms the import that the PID check needs
+
+        from jupytunnel import httpcheck, server  # noqa: F401 - the same
+
+        try:
+            return finish_master(master, handshake, timeout=_left(deadline)), port, forward
+        except JupytunnelError as exc:
+            if not (auto and forward and _bind_failed(str(exc))) or attempt == _PORT_TRIES - 1:
+                raise
+        finally:
+            handshake.kill()  # a no-op once ssh is done; else it was cut short
+        master.remove_stale_socket()
+        port = procs.any_free_port()
+    raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, home: str, *, auto: bool) -> int:
+    """Add the forward to the live master; an automatic local port taken meanwhile by
+    another connect is chosen again. The local port it got."""
+    for attempt in range(_PORT_TRIES):
+        try:
+            master.forward(_forward_to(profile, port, srv, home))
+        except JupytunnelError:  # noqa: PERF203 - at most a few tries, each an ssh round trip
+            # ssh -O forward says only "Port forwarding failed": someone holding the port tells.
+            if not (auto and not procs.port_free(port)) or attempt == _PORT_TRIES - 1:
+                raise
+            port = procs.any_free_port()
+        else:
+            return port
+    raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
 def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
     """Wait until the server answers (unless it did already); remember it; mark a server
     that asks for a password."""
@@ -336,7 +388,7 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
-        state.save_server(profile.name, srv._asdict())
+        remember(profile, srv)
     if srv.password:
         record = record._replace(password=True)
         state.save(record)
@@ -393,10 +445,31 @@ def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
     return sshargs.forward_spec(local_port=port, remote_socket=sock)
 
 
+def route(profile: Profile) -> str:
+    """Everything that decides where a remembered server's token would travel: the ssh
+    destination and its hops, and the remote port or socket."""
+    import json
+
+    far = profile.remote_port if profile.transport == "tcp" else f"sock:{profile.name}"
+    hops = [profile.host, profile.user, profile.port, list(profile.jump), profile.proxy_command, far]
+    return json.dumps([*hops, profile.launcher == "slurm"])
+
+
+def remember(profile: Profile, srv: ServerInfo) -> None:
+    state.save_server(profile.name, {**srv._asdict(), "route": route(profile)})
+
+
 def _remembered(profile: Profile) -> dict[str, object] | None:
-    """The server this profile reached last, if it still fits the profile."""
+    """The server this profile reached last, if it was reached over the route the profile
+    takes now, and that route ends where only we can listen (our private socket, a job's
+    node). A TCP port on a shared host may have been taken over since by another user: the
+    master's first session reads the runtime files instead (as fast, no token sent)."""
+    if profile.transport == "tcp" and profile.launcher != "slurm":
+        return None
     known = state.load_server(profile.name)
-    return known if known is not None and _matches(profile, known) else None
+    if known is None or known.get("route") != route(profile):
+        return None
+    return known if _matches(profile, known) else None
 
 
 def _matches(profile: Profile, known: dict[str, object]) -> bool:
@@ -422,7 +495,7 @@ def _ask_known(
     from jupytunnel.remote import ServerInfo
 
     try:
-        info = ServerInfo(**known)  # type: ignore[arg-type]
+        info = ServerInfo(**{k: v for k, v in known.items() if k != "route"})  # type: ignore[arg-type]
     except TypeError:
         return None
     return info, httpcheck.send(port, info.base_url, info.token, timeout=min(10.0, _left(deadline)))
