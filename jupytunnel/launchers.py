@@ -44,10 +44,45 @@ def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
     if sock is not None:
         argv += ["--sock", sock, "--sock-mode", "0600"]
     else:
-        argv += ["--ip=127.0.0.1", f"--port={profile.remote_port}", "--ServerApp.port_retries=0"]
+        port = profile.remote_port if isinstance(profile.remote_port, int) else AUTO_PORT
+        argv += ["--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0"]
     if profile.nice is not None:
         argv = ["nice", "-n", str(profile.nice), *argv]
     return argv
+
+
+AUTO_PORT = "@JT_PORT@"  # stands for the port chosen on the remote (remote_port = "auto")
+
+
+def jupyter_line(profile: Profile, *, sock: str | None) -> str:
+    """``jupyter_argv`` quoted for the remote shell, the chosen port expanded there."""
+    line = command_line(jupyter_argv(profile, sock=sock))
+    return line.replace(f"--port={AUTO_PORT}", '--port="$_jt_port"')
+
+
+def choose_port(profile: Profile, fd: str) -> str:
+    """``remote_port = "auto"``: ask the OS for a free loopback port with the Python that
+    runs the profile's ``jupyter`` (after the setup lines, so it is on PATH), write it where
+    the probe reads it, and say it. Nothing for a fixed port or a socket."""
+    if profile.transport != "tcp" or isinstance(profile.remote_port, int):
+        return ""
+    word = command_line([shlex.split(profile.jupyter)[0]])
+    pick = 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    fail = say("error cannot choose a free port on the remote (remote_port = auto needs Python there)", fd)
+    return (
+        f"_jt_py=$(sed -n '1s/^#![[:space:]]*//p' \"$(command -v {word})\" 2>/dev/null)\n"
+         '$_jt_py -c "import socket" 2>/dev/null || _jt_py=python3\n'
+         f'_jt_port=$($_jt_py -c {shlex.quote(pick)}) && [ -n "$_jt_port" ] || {{ {fail}; exit 1; }}\n'
+         f"(umask 077; printf '%s\\n' \"$_jt_port\" > {_remote_file(profile, '.port')})\n"
+         f"printf '%s\\n' \"{MARK} port $_jt_port\" >&{fd}\n"
+    )
+
+
+def _port_probe(profile: Profile) -> str:
+    """The port an ``auto`` start chose (the probe reports it until the server is found)."""
+    if profile.transport != "tcp" or isinstance(profile.remote_port, int):
+        return ""
+    return f"p=$(cat {_remote_file(profile, '.port')} 2>/dev/null) && printf '%s\\n' \"{MARK} port $p\"\n"
 
 
 def session_name(profile: Profile) -> str:
@@ -97,20 +132,21 @@ class Nohup:
     name = "nohup"
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
-        argv = jupyter_argv(profile, sock=sock)
         return (
             _PREPARE
+            + f"rm -f {_remote_file(profile, '.port')}\n"
             + "export JUPYTER_TOKEN\n"
             # From here on output goes to the private log; our markers go to fd 3 (stdout).
             + f"exec 3>&1 >{log_path_expr(profile.name)} 2>&1\n"
             + cd_line(profile, fd="3")
             + setup_lines(profile, fd="3")
             + _check_command(profile, "3")
+            + choose_port(profile, "3")
             # Setup lines may move the runtime dir: say where, so discovery looks there.
             + f'[ -n "${{JUPYTER_RUNTIME_DIR:-}}" ] && printf \'%s\\n\' "{MARK} runtime $JUPYTER_RUNTIME_DIR" >&3\n'
             + _remove_socket(sock)
             # stdin, stdout, stderr and fd 3 all redirected, or the ssh session never returns.
-            + f"nohup {command_line(argv)} </dev/null 3>&- &\n"
+            + f"nohup {jupyter_line(profile, sock=sock)} </dev/null 3>&- &\n"
             # The PID goes to a file before we say it: if the connection drops now, the
             # abort script still finds what to stop.
             + f"echo $! > {_remote_file(profile, '.pid')}\n"
@@ -118,7 +154,7 @@ class Nohup:
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:
-        return _probe(f"kill -0 {int(started)} 2>/dev/null", profile)
+        return _port_probe(profile) + _probe(f"kill -0 {int(started)} 2>/dev/null", profile)
 
     def abort_script(self, profile: Profile) -> str:
         pidfile = _remote_file(profile, ".pid")
@@ -154,8 +190,9 @@ class _Multiplexer:
             + cd_line(profile, fd="1")
             + setup_lines(profile, fd="1")
             + _check_command(profile, "1")
+            + choose_port(profile, "1")
             + _remove_socket(sock)
-            + f"exec {command_line(jupyter_argv(profile, sock=sock))}\n"
+            + f"exec {jupyter_line(profile, sock=sock)}\n"
         )
 
     def _outer(self, profile: Profile, sock: str | None) -> str:
@@ -177,6 +214,7 @@ class _Multiplexer:
             + f"command -v {self.name} >/dev/null 2>&1 || {{ {say(missing)}; exit 1; }}\n"
             + f"if {self.alive_test(profile)}; then {say(exists)}; exit 1; fi\n"
             + f": > {log_path_expr(profile.name)}\n"
+            + f"rm -f {_remote_file(profile, '.port')}\n"
             + f"(umask 077; printf '%s\\n' \"$JUPYTER_TOKEN\" > {_remote_file(profile, '.token')})\n"
             # Not in our environment: a tmux server we start would pass it to every session.
             + "unset JUPYTER_TOKEN\n"
@@ -186,7 +224,7 @@ class _Multiplexer:
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
-        return _probe(self.alive_test(profile), profile)
+        return _port_probe(profile) + _probe(self.alive_test(profile), profile)
 
     def abort_script(self, profile: Profile) -> str:
         return (

@@ -71,7 +71,7 @@ class Profile(NamedTuple):
     identity_file: str | None = None
     jump: tuple[str, ...] = ()
     proxy_command: str | None = None
-    remote_port: int = 8888
+    remote_port: int | Literal["auto"] = 8888  # "auto": a free port chosen on the remote at start
     local_port: int | Literal["auto"] = "auto"
     transport: Transport = "tcp"
     jupyter: str = "jupyter lab"
@@ -171,6 +171,8 @@ class _Checker:
                 raise self.fail(key, f"unknown key{hint}")
             if key in ("host", "user"):
                 out[key] = self.string(key, value, token=True)
+            elif key == "remote_port" and value == "auto":
+                out[key] = "auto"
             elif key in ("port", "remote_port"):
                 out[key] = self.integer(key, value, 1, 65535)
             elif key == "local_port":

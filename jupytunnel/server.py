@@ -49,7 +49,37 @@ def is_profiles(profile: Profile, server: ServerInfo, home: str) -> bool:
         return server.job is not None
     if profile.transport == "socket":
         return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
-    return server.sock is None and server.port == profile.remote_port
+    return server.sock is None and server.port is not None and server.port == remote_port(profile)
+
+
+def route(profile: Profile) -> str:
+    """Everything that decides where a remembered server's token would travel: the ssh
+    destination and its hops, and the remote port (or "auto") or socket."""
+    import json
+
+    far = profile.remote_port if profile.transport == "tcp" else f"sock:{profile.name}"
+    hops = [profile.host, profile.user, profile.port, list(profile.jump), profile.proxy_command, far]
+    return json.dumps([*hops, profile.launcher == "slurm"])
+
+
+def remember(profile: Profile, srv: ServerInfo) -> None:
+    from jupytunnel import state
+
+    state.save_server(profile.name, {**srv._asdict(), "route": route(profile)})
+
+
+def remote_port(profile: Profile) -> int | None:
+    """The profile's remote port: fixed, or for ``auto`` the one its server took last time
+    (remembered with the route it was reached by); None when not known yet."""
+    if isinstance(profile.remote_port, int):
+        return profile.remote_port
+    from jupytunnel import state
+
+    known = state.load_server(profile.name)
+    port = known.get("port") if known else None
+    if known is None or known.get("route") != route(profile) or not isinstance(port, int):
+        return None
+    return port
 
 
 def pick(profile: Profile, servers: list[ServerInfo], home: str) -> ServerInfo | None:
@@ -170,10 +200,13 @@ def start(
         raise
     try:
         remaining = max(1.0, deadline - time.monotonic())
-        return wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
+        ready = wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
     except BaseException:
         _abort(master, launcher)
         raise
+    if profile.remote_port == "auto":
+        remember(profile, ready)  # its port is how this profile finds it again
+    return ready
 
 
 class _RefusedError(JupytunnelError):
@@ -209,7 +242,7 @@ def not_startable(profile: Profile) -> JupytunnelError:
     """``launcher = "none"``: we never start it; say how to."""
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host}, and its launcher is 'none': "
-        f"start it there (for example: {profile.jupyter} --no-browser --port={profile.remote_port}), "
+        f"start it there (for example: {profile.jupyter} --no-browser --port={remote_port(profile) or 8888}), "
         "then connect again"
     )
 
@@ -233,6 +266,9 @@ def wait_ready(
     while True:
         left = max(1.0, deadline - time.monotonic())
         found = discover(master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left))
+        chosen = _marker(found.markers, "port")  # remote_port = "auto": what the start chose
+        if profile.remote_port == "auto" and chosen and chosen.isdigit():
+            profile = profile._replace(remote_port=int(chosen))
         server = pick(profile, found.servers, found.home)
         if server is None and cli_every is not None and time.monotonic() >= next_cli:
             server = pick(profile, list_with_cli(master, timeout=left), found.home)

@@ -47,7 +47,7 @@ def hide_token(url: str) -> str:
 def choose_port(profile: Profile, requested: LocalPort | None) -> int:
     wanted = requested if requested is not None else profile.local_port
     if wanted == "auto":
-        if procs.port_free(profile.remote_port):
+        if isinstance(profile.remote_port, int) and procs.port_free(profile.remote_port):
             return profile.remote_port
         return procs.any_free_port()
     if not procs.port_free(wanted):
@@ -151,7 +151,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
         base_url=srv.base_url,
     )
     state.save(fresh)
-    remember(profile, srv)
+    server.remember(profile, srv)
     return fresh
 
 
@@ -244,6 +244,8 @@ def _no_server(profile: Profile) -> JupytunnelError:
 
         return not_startable(profile)
     where = f"port {profile.remote_port}" if profile.transport == "tcp" else "its socket"
+    if profile.remote_port == "auto" and profile.transport == "tcp":
+        where = "no port remembered (remote_port = auto)"
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
         f"start one with: jupytunnel server start {profile.name}"
@@ -384,11 +386,13 @@ def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, h
 def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
     """Wait until the server answers (unless it did already); remember it; mark a server
     that asks for a password."""
+    from jupytunnel import server
+
     if not ready:
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
-        remember(profile, srv)
+        server.remember(profile, srv)
     if srv.password:
         record = record._replace(password=True)
         state.save(record)
@@ -428,7 +432,10 @@ def _first_forward(profile: Profile, port: int, known: dict[str, object] | None)
             local_port=port, remote_port=int(str(known["port"])), remote_host=str(known["host"])
         )
     if profile.transport == "tcp":
-        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        from jupytunnel import server
+
+        far = server.remote_port(profile)  # None: "auto", and no port remembered yet
+        return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
     return sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
 
 
@@ -439,24 +446,10 @@ def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
     if srv.host is not None and srv.port is not None:
         return sshargs.forward_spec(local_port=port, remote_port=srv.port, remote_host=srv.host)
     if profile.transport == "tcp":
-        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        return sshargs.forward_spec(local_port=port, remote_port=srv.port)
     sock = server.socket_for(profile, home)
     assert sock is not None
     return sshargs.forward_spec(local_port=port, remote_socket=sock)
-
-
-def route(profile: Profile) -> str:
-    """Everything that decides where a remembered server's token would travel: the ssh
-    destination and its hops, and the remote port or socket."""
-    import json
-
-    far = profile.remote_port if profile.transport == "tcp" else f"sock:{profile.name}"
-    hops = [profile.host, profile.user, profile.port, list(profile.jump), profile.proxy_command, far]
-    return json.dumps([*hops, profile.launcher == "slurm"])
-
-
-def remember(profile: Profile, srv: ServerInfo) -> None:
-    state.save_server(profile.name, {**srv._asdict(), "route": route(profile)})
 
 
 def _remembered(profile: Profile) -> dict[str, object] | None:
@@ -467,7 +460,9 @@ def _remembered(profile: Profile) -> dict[str, object] | None:
     if profile.transport == "tcp" and profile.launcher != "slurm":
         return None
     known = state.load_server(profile.name)
-    if known is None or known.get("route") != route(profile):
+    from jupytunnel import server
+
+    if known is None or known.get("route") != server.route(profile):
         return None
     return known if _matches(profile, known) else None
 
@@ -624,17 +619,22 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
     ssh = runner.ssh_binary()
     ctl = str(control_path(profile.name))
     cfg = config_file()
+    from jupytunnel import server
+
     wanted = local_port if local_port is not None else profile.local_port
-    port = profile.remote_port if wanted == "auto" else wanted
+    far = server.remote_port(profile)  # None: remote_port = "auto" and none remembered
+    port = wanted if isinstance(wanted, int) else far or 8888
     lines: list[str] = []
     if wanted == "auto":
         lines.append(f"# local port: auto ({port} when free, else any free port)")
+    if far is None and profile.transport == "tcp":
+        lines.append("# remote port: auto (a free port chosen on the remote at start; forwarded once known)")
     stub = Master(profile, control_path(profile.name))
     # socket transport: the forward is added once the remote home is known (below)
     slurm = profile.launcher == "slurm"
     fwd = (
-        sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
-        if profile.transport == "tcp" and not slurm
+        sshargs.forward_spec(local_port=port, remote_port=far)
+        if profile.transport == "tcp" and not slurm and far is not None
         else None
     )
     lines.append("# the master; its first session reads the remote Jupyter runtime files")

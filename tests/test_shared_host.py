@@ -91,7 +91,7 @@ def test_a_listener_that_is_not_our_master_never_receives_the_token(rig: Rig, jt
 
 
 def test_remembered_server_is_tied_to_its_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jupytunnel import tunnel
+    from jupytunnel import server, tunnel
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
 
@@ -101,7 +101,7 @@ def test_remembered_server_is_tied_to_its_route(tmp_path: Path, monkeypatch: pyt
         pid=7, port=None, sock="/home/ada/.local/state/jupytunnel/aura.sock", base_url="/",
         token="t" * 48, root_dir="/home/ada", version="2", classic=False,
     )  # fmt: skip
-    tunnel.remember(base, srv)
+    server.remember(base, srv)
     assert tunnel._remembered(base) is not None
     for changed in (
         base._replace(host="other.example"),
@@ -114,7 +114,7 @@ def test_remembered_server_is_tied_to_its_route(tmp_path: Path, monkeypatch: pyt
         assert tunnel._remembered(changed) is None, changed
     # A TCP port on a shared host: never trusted from memory, the runtime files decide.
     tcp = base._replace(transport="tcp")
-    tunnel.remember(tcp, srv._replace(sock=None, port=8888))
+    server.remember(tcp, srv._replace(sock=None, port=8888))
     assert tunnel._remembered(tcp) is None
 
 
@@ -193,3 +193,29 @@ def test_planted_runtime_folder_gets_a_private_fallback(other_user: str) -> None
     finally:
         shutil.rmtree(planted, ignore_errors=True)
         shutil.rmtree(fallback, ignore_errors=True)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("launcher", ["nohup", "tmux"])
+def test_remote_port_auto_picks_a_free_port_remembers_and_reuses_it(rig: Rig, jt: JT, launcher: str) -> None:
+    name = f"free-{launcher}"
+    jt.profile(name, remote_port="auto", launcher=launcher)
+    first = run_json(jt.run("connect", name, "--json", "--timeout", "60"))
+    try:
+        assert first["started_server"] is True
+        chosen = int(first["remote"].rsplit(":", 1)[1])
+        assert chosen != 8888
+        rec = json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+        runtime = [json.loads(f.read_text()) for f in rig.runtime_files()]
+        assert {"pid": rec["server_pid"], "port": chosen} in [{"pid": r["pid"], "port": r["port"]} for r in runtime]
+        assert run_json(jt.run("status", "--json"))[0]["state"] == "up"
+        assert jt.run("disconnect", name).returncode == 0
+        again = run_json(jt.run("connect", name, "--json"))
+        assert again["started_server"] is False  # the remembered port finds the same server
+        assert again["remote"] == first["remote"]
+        listed = run_json(jt.run("server", "list", name, "--json"))
+        assert [s["port"] for s in listed if s["profile"]] == [chosen]
+    finally:
+        stop = jt.run("server", "stop", name)
+    assert stop.returncode == 0, stop.stderr
+    assert "stopped" in stop.stdout
