@@ -25,7 +25,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json --local-port --no-browser --no-start --timeout --watch)
             ;;
         'disconnect')
-            _jt_opts=(--all -h --help --stop-server)
+            _jt_opts=(--all -h --help --stop-server --timeout)
             ;;
         'doctor')
             _jt_opts=(-h --help --json --timeout)
@@ -89,7 +89,7 @@ _jupytunnel_option() {
     case "$1|$2" in
         'write-ssh-config|--file')
             _jt_n=1; _jt_kind=files ;;
-        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--identity-file'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|-n'|'server start|--timeout')
+        'connect|--local-port'|'connect|--timeout'|'disconnect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--identity-file'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'server logs|--lines'|'server logs|-n'|'server start|--timeout')
             _jt_n=1 ;;
         'profile add|--launcher')
             _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen slurm none) ;;

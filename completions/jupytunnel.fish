@@ -29,7 +29,7 @@ function __jupytunnel_options
         case 'connect'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--local-port' 'Local port number, or \'auto\'.' '--no-browser' 'Do not open the browser.' '--no-start' 'Never start a server; fail if none runs.' '--timeout' 'Give up after this many seconds.' '--watch' 'Stay in the foreground; reconnect when the tunnel drops.'
         case 'disconnect'
-            printf '%s\t%s\n' '--all' 'Close every recorded tunnel.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--stop-server' 'Stop the remote Jupyter server too.'
+            printf '%s\t%s\n' '--all' 'Close every recorded tunnel.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--stop-server' 'Stop the remote Jupyter server too.' '--timeout' 'Give up after this many seconds.'
         case 'doctor'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--timeout' 'Give up on the remote after this many seconds.'
         case 'open'
@@ -73,7 +73,7 @@ function __jupytunnel_option
     switch "$argv[1]|$argv[2]"
         case 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--identity-file' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|-n' 'server start|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'disconnect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--identity-file' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'server logs|--lines' 'server logs|-n' 'server start|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
             printf '%s\n' 1 words nohup tmux screen slurm none

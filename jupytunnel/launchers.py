@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Protocol
 
+from jupytunnel import remote
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
@@ -96,6 +97,32 @@ def session_name(profile: Profile) -> str:
     return f"jupytunnel-{safe}-{hashlib.sha256(profile.name.encode()).hexdigest()[:6]}"
 
 
+def signature(profile: Profile, sock: str | None) -> str:
+    """The part of the server's command line only it has, as a shell word for its pid file."""
+    if sock is not None:
+        return shlex.quote(f"--sock {sock}")
+    if isinstance(profile.remote_port, int):
+        return shlex.quote(f"--port={profile.remote_port}")
+    return '"--port=$_jt_port"'
+
+
+def abort_pid_script(profile: Profile) -> str:
+    """End what a start left behind: the server of the pid file, only while the PID, its start
+    time and its command line all match the file (PIDs are reused), then the file."""
+    pidfile = remote.pid_file(profile.name)
+    return (
+        PRELUDE
+        + f"if _jt_ours {pidfile}; then\n"
+        + f'  p=$(sed -n 1p {pidfile}); kill "$p" 2>/dev/null\n'
+        + f"  i=0; while _jt_ours {pidfile} && [ $i -lt 50 ]; do\n"
+        + "    sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+        + "  done\n"
+        + f'  _jt_ours {pidfile} && kill -9 "$p" 2>/dev/null\n'
+        + "fi\n"
+        + f"rm -f {pidfile}\n"
+    )
+
+
 def _tail_log(profile: Profile) -> str:
     return f"tail -n 15 {log_path_expr(profile.name)} 2>/dev/null | sed 's/^/{MARK} log /'\n"
 
@@ -149,7 +176,7 @@ class Nohup:
             + f"nohup {jupyter_line(profile, sock=sock)} </dev/null 3>&- &\n"
             # The PID goes to a file before we say it: if the connection drops now, the
             # abort script still finds what to stop.
-            + f"echo $! > {_remote_file(profile, '.pid')}\n"
+            + remote.write_pid_file(profile.name, '"$!"', signature(profile, sock))
             + f"printf '%s\\n' \"{MARK} started $!\" >&3\n"
         )
 
@@ -157,18 +184,7 @@ class Nohup:
         return _port_probe(profile) + _probe(f"kill -0 {int(started)} 2>/dev/null", profile)
 
     def abort_script(self, profile: Profile) -> str:
-        pidfile = _remote_file(profile, ".pid")
-        return (
-            PRELUDE
-            + f'p=$(cat {pidfile} 2>/dev/null) && [ -n "$p" ] && {{\n'
-            + '  _jt_is_jupyter "$p" && kill "$p" 2>/dev/null\n'
-            + '  i=0; while _jt_is_jupyter "$p" && [ $i -lt 50 ]; do\n'
-            + "    sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
-            + "  done\n"
-            + '  _jt_is_jupyter "$p" && kill -9 "$p" 2>/dev/null\n'
-            + "}\n"
-            + f"rm -f {pidfile}\n"
-        )
+        return abort_pid_script(profile)
 
     def session(self, profile: Profile) -> str | None:  # noqa: ARG002
         return None
@@ -192,6 +208,8 @@ class _Multiplexer:
             + _check_command(profile, "1")
             + choose_port(profile, "1")
             + _remove_socket(sock)
+            # exec keeps this shell's PID and start time: they are the server's.
+            + remote.write_pid_file(profile.name, '"$$"', signature(profile, sock))
             + f"exec {jupyter_line(profile, sock=sock)}\n"
         )
 
@@ -230,7 +248,7 @@ class _Multiplexer:
         return (
             PRELUDE
             + kill_session_script(session_name(profile), self.name)
-            + f"rm -f {_remote_file(profile, '.token')}\n"
+            + f"rm -f {_remote_file(profile, '.token')} {remote.pid_file(profile.name)}\n"
         )
 
     def session(self, profile: Profile) -> str | None:

@@ -26,8 +26,14 @@ MAX_SOCKET_PATH = 103
 # Jupyter process before signalling it: PIDs are reused quickly.
 PRELUDE = (
     '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT 2>/dev/null\n'
-    "_jt_is_jupyter() { _jt_c=$(tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null) || "
-    '_jt_c=$(ps -o args= -p "$1" 2>/dev/null); case "$_jt_c" in *jupyter*) return 0;; esac; return 1; }\n'
+    "_jt_cmd() { tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null || ps -o args= -p \"$1\" 2>/dev/null; }\n"
+    '_jt_is_jupyter() { case "$(_jt_cmd "$1")" in *jupyter*) return 0;; esac; return 1; }\n'
+    # A pid file of ours: the PID, its start time (ps lstart: unchanged by exec) and a part of
+    # the command line only our server has (its --port or --sock). All must still hold.
+    '_jt_ours() { _jt_p=$(sed -n 1p "$1" 2>/dev/null); _jt_s=$(sed -n 2p "$1" 2>/dev/null); '
+    '_jt_m=$(sed -n 3p "$1" 2>/dev/null); [ -n "$_jt_p" ] && [ -n "$_jt_s" ] && [ -n "$_jt_m" ] || return 1; '
+    '[ "$(ps -o lstart= -p "$_jt_p" 2>/dev/null)" = "$_jt_s" ] || return 1; '
+    'case "$(_jt_cmd "$_jt_p")" in *"$_jt_m"*) return 0;; esac; return 1; }\n'
 )
 
 
@@ -279,23 +285,48 @@ def signal_if_jupyter(pid: int, signal: str = "TERM") -> str:
     return f"_jt_is_jupyter {int(pid)} && kill -{signal} {int(pid)} 2>/dev/null\n"
 
 
+def pid_file(profile: str) -> str:
+    return f"{REMOTE_DIR}/{shlex.quote(profile + '.pid')}"
+
+
+def write_pid_file(profile: str, pid: str, signature: str) -> str:
+    """Record ``pid`` (a shell word) with its start time and ``signature`` (a shell word:
+    the part of the command line only this server has), privately."""
+    return (
+        f"(umask 077; {{ printf '%s\\n' {pid}; ps -o lstart= -p {pid} 2>/dev/null; "
+        f"printf '%s\\n' {signature}; }} > {pid_file(profile)})\n"
+    )
+
+
 def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, multiplexer: str) -> str:
-    """Stop a server the polite way (``jupyter server stop``), then make sure it is gone."""
+    """Stop a server the polite way (``jupyter server stop``), then make sure it is gone.
+
+    A server we started has a pid file: every signal then needs its PID, start time and
+    command line to match it (a kernel or anything else that got the PID is left alone),
+    and the file goes with the server. A server someone else started: its PID must still
+    name a Jupyter."""
     cli = command_line(jupyter_cli(profile))
     sub = "notebook" if server.classic else "server"
     pid = int(server.pid)
+    pidfile = pid_file(profile.name)
     script = (
         PRELUDE
+        + f'if [ "$(sed -n 1p {pidfile} 2>/dev/null)" = {pid} ]; then\n'
+        + f"  _jt_ok() {{ _jt_ours {pidfile}; }}\n"
+        + "else\n"
+        + f"  _jt_ok() {{ _jt_is_jupyter {pid}; }}\n"
+        + "fi\n"
         + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null\n"
         + setup_lines(profile, fd="2")
         + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
         # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
-        # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only to a Jupyter.
-        + f"i=0; while _jt_is_jupyter {pid} && [ $i -lt 100 ]; do\n"
-        + f"  [ $i -eq 20 ] && {signal_if_jupyter(pid).strip()}\n"
+        # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only after the check.
+        + "i=0; while _jt_ok && [ $i -lt 100 ]; do\n"
+        + f"  [ $i -eq 20 ] && _jt_ok && kill -TERM {pid} 2>/dev/null\n"
         + "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
         + "done\n"
-        + signal_if_jupyter(pid, "KILL")
+        + f"_jt_ok && kill -KILL {pid} 2>/dev/null\n"
+        + f'[ "$(sed -n 1p {pidfile} 2>/dev/null)" = {pid} ] && rm -f {pidfile}\n'
     )
     if session:
         script += kill_session_script(session, multiplexer)

@@ -297,14 +297,14 @@ def wait_ready(
         time.sleep(POLL_INTERVAL)  # the next poll; readiness itself is the runtime file
 
 
-def stop(master: Master, server: ServerInfo) -> None:
+def stop(master: Master, server: ServerInfo, *, timeout: float = 60) -> None:
     profile = master.profile
     if profile.launcher == "slurm":
         stop_job(master)
         return
     launcher = launchers.for_profile(profile)
     script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
-    result = master.run(script, timeout=60)
+    result = master.run(script, timeout=timeout)
     from jupytunnel import state
 
     state.forget_server(profile.name)

@@ -132,6 +132,25 @@ def forget_server(profile: str) -> None:
         server_path(profile).unlink()
 
 
+def lock_busy(profile: str) -> bool:
+    """Whether another process holds the profile's lock now (a connect in progress)."""
+    import errno
+    import fcntl
+
+    path = paths.locks_dir() / f"{profile}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False
+
+
 @contextlib.contextmanager
 def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     """Serialise connect/disconnect of one profile across processes."""

@@ -180,8 +180,64 @@ def live_record(name: str) -> TunnelRecord:
     return fresh
 
 
+def socket_record(control_path: str, name: str = "?") -> TunnelRecord | None:
+    """A master with no record (a connect killed between starting it and saving the record):
+    the socket in our private runtime folder answers with a PID whose command line names that
+    socket, as ours. Enough of a record to show it and to end it with verified signals."""
+    from jupytunnel import mux
+
+    pid = mux.master_pid(control_path, timeout=1.0)
+    created = procs.create_time(pid) if pid else None
+    if pid is None or created is None or not procs.is_our_master(pid, created, control_path):
+        return None
+    return TunnelRecord(
+        profile=name, pid=pid, create_time=created, control_path=control_path, local_port=0,
+        remote="", host="", started_at=created, url="",
+    )  # fmt: skip
+
+
+def orphans(known: set[str]) -> list[TunnelRecord]:
+    """Masters in the runtime folder that no record names (and no connect is busy with)."""
+    import os
+
+    from jupytunnel import paths
+
+    folder = paths.runtime_dir()
+    try:
+        entries = sorted(e for e in os.listdir(folder) if e.startswith("cm-") and "." not in e)
+    except OSError:
+        return []
+    fresh = [str(folder / e) for e in entries if str(folder / e) not in known]
+    if not fresh:
+        return []
+    names = _socket_names()
+    out = []
+    for path in fresh:
+        name = names.get(path.rsplit("/", 1)[1], "?")
+        if name != "?" and state.lock_busy(name):
+            continue  # a connect is starting it right now
+        rec = socket_record(path, name)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def _socket_names() -> dict[str, str]:
+    """Socket file name -> profile name, for every profile file (the name is hashed)."""
+    from jupytunnel.errors import UsageError
+    from jupytunnel.master import control_path
+    from jupytunnel.profiles import list_names
+
+    try:
+        return {control_path(n).name: n for n in list_names()}
+    except (UsageError, JupytunnelError, OSError):
+        return {}
+
+
 def teardown(record: TunnelRecord | None, master: Master) -> None:
     """End a master we started: ``-O exit``, then verified signals. Never anything else."""
+    if record is None and master.control_path.exists():
+        record = socket_record(master.ctl)  # an orphan: proven ours by its socket and command line
     if master.control_path.exists() and master.pid() is not None:
         master.exit()
     gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=2.0)
@@ -202,7 +258,8 @@ def connect(
     from jupytunnel.master import master_for
 
     deadline = time.monotonic() + timeout
-    with state.profile_lock(profile.name, timeout=timeout + 60):
+    # Waiting for another connect of this profile counts against --timeout too.
+    with state.profile_lock(profile.name, timeout=timeout):
         master = master_for(profile)
         record = state.load(profile.name)
         if record is not None:
@@ -501,26 +558,46 @@ def _left(deadline: float, cap: float = 3600.0) -> float:
     return max(1.0, min(cap, deadline - time.monotonic()))
 
 
-def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
-    """Close the tunnel of ``name``; idempotent. Returns a line for the user."""
+def disconnect(
+    name: str, *, stop_server: bool = False, profile: Profile | None = None, timeout: float = 30.0
+) -> str:
+    """Close the tunnel of ``name``; idempotent. Returns a line for the user.
+
+    ``stop_server``: stop the profile's server too, through the tunnel's master or, with no
+    tunnel, a short master of its own. Bounded by ``timeout``; the local tunnel is closed
+    even when the server could not be reached (a dead link), and then the error says so.
+    """
     from jupytunnel import browser
     from jupytunnel.master import Master, control_path
 
-    with state.profile_lock(name, timeout=60):
+    deadline = time.monotonic() + timeout
+    with state.profile_lock(name, timeout=timeout):
         record = state.load(name)
         master = Master(profile or _stub(name, record), control_path(name))
         live = master.control_path.exists() and master.pid() is not None
-        if record is None and not live:
+        if record is None and not live and not stop_server:
             return f"{name}: no tunnel to close"
+        problem: JupytunnelError | None = None
+        stopped = None
         if stop_server:
             if profile is None:
                 raise JupytunnelError(f"--stop-server needs the profile {name!r}")
-            _stop_server_via(master, profile, live=live)
-        teardown(record, master)
+            try:
+                stopped = _stop_server_via(master, profile, live=live, timeout=_left(deadline, timeout))
+            except JupytunnelError as exc:
+                problem = exc
+        tunnel = record is not None or live
+        if tunnel:
+            teardown(record, master)
         state.remove(name)
         with contextlib.suppress(FileNotFoundError):
             browser.redirect_file(name).unlink()
-        return f"{name}: disconnected" + (" and server stopped" if stop_server else "")
+        closed = "disconnected" if tunnel else "no tunnel to close"
+        if problem is not None:
+            raise JupytunnelError(f"{name}: {closed}, but the server was not stopped: {problem}")
+        if not stop_server:
+            return f"{name}: {closed}"
+        return f"{name}: {closed}" + ("; server stopped" if stopped else "; no server running")
 
 
 def _stub(name: str, record: TunnelRecord | None) -> Profile:
@@ -530,30 +607,47 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
     return Profile(name=name, host=record.host if record else "localhost")
 
 
-def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
-    from jupytunnel import server
+def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: float) -> bool:
+    """Stop the profile's server (or cancel its job); whether there was one."""
+    from jupytunnel.errors import CommandError
     from jupytunnel.master import Master, temporary_master
 
-    if profile.launcher == "slurm":  # the job goes, running or still pending
+    try:
         if live:
-            server.stop_job(Master(profile, master.control_path))
-        else:
-            with temporary_master(profile, timeout=30) as tmp:
-                server.stop_job(tmp)
-        return
-    if live:
-        found = server.find(Master(profile, master.control_path))
-        if found.server is not None:
-            server.stop(Master(profile, master.control_path), found.server)
-        return
-    with temporary_master(profile, timeout=30) as tmp:
-        found = server.find(tmp)
-        if found.server is not None:
-            server.stop(tmp, found.server)
+            return _stop_through(Master(profile, master.control_path), timeout)
+        with temporary_master(profile, timeout=timeout) as tmp:
+            return _stop_through(tmp, timeout)
+    except CommandError as exc:
+        raise JupytunnelError(f"{profile.host} did not answer within {timeout:.1f} s ({exc})") from None
+
+
+def _stop_through(master: Master, timeout: float) -> bool:
+    from jupytunnel import server
+
+    if master.profile.launcher == "slurm":  # the job goes, running or still pending
+        return server.stop_job(master) is not None
+    found = server.find(master, timeout=timeout, cli_timeout=timeout)
+    if found.server is None:
+        return False
+    server.stop(master, found.server, timeout=timeout)
+    return True
 
 
 def disconnect_all() -> list[str]:
-    return [disconnect(rec.profile) for rec in state.load_all()]
+    """Every recorded tunnel, and every master found by its socket without a record."""
+    from pathlib import Path
+
+    from jupytunnel.master import Master
+
+    records = state.load_all()
+    lines = [disconnect(rec.profile) for rec in records]
+    for orphan in orphans({rec.control_path for rec in records}):
+        if orphan.profile != "?":
+            lines.append(disconnect(orphan.profile))
+            continue
+        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path)))
+        lines.append(f"closed a master without a record (pid {orphan.pid})")
+    return lines
 
 
 def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
@@ -604,6 +698,10 @@ class Status(NamedTuple):
 def status(name: str | None = None) -> list[Status]:
     records = state.load_all() if name is None else [r for r in [state.load(name)] if r]
     out = []
+    if name is None:
+        # A connect killed at the wrong moment leaves a master with no record: shown, so that
+        # `disconnect NAME` or `disconnect --all` can close it.
+        out += [Status(rec, "orphan") for rec in orphans({r.control_path for r in records})]
     for rec, checked in check(records):
         job = job_info(rec) if checked == "up" else None
         # A job that ended: the tunnel holds, but the job (and its Jupyter) is gone.

@@ -44,6 +44,7 @@ def disconnect(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Close every recorded tunnel.")] = False,
     stop_server: Annotated[bool, typer.Option("--stop-server", help="Stop the remote Jupyter server too.")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
 ) -> None:
     """Close a tunnel (only what jupytunnel started, verified by PID and start time).
 
@@ -61,8 +62,10 @@ def disconnect(
         print("\n".join(lines) if lines else "no tunnels to close")
         return
     assert name is not None
+    from jupytunnel.actions import parse_timeout
+
     profile = profiles.load(name) if stop_server else None
-    print(tunnel.disconnect(name, stop_server=stop_server, profile=profile))
+    print(tunnel.disconnect(name, stop_server=stop_server, profile=profile, timeout=parse_timeout(timeout)))
 
 
 def _plan_disconnect(names: list[str]) -> None:
