@@ -8,6 +8,12 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def seconds(value: float) -> str:
+    """A duration for a message: ``4.7``, ``30``; never ``4.70141``."""
+    text = f"{value:.1f}"
+    return text.removesuffix(".0")
+
+
 class JupytunnelError(Exception):
     """A failure we can explain in one line. Exit code 1."""
 

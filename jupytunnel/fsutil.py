@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from jupytunnel.errors import JupytunnelError
+from jupytunnel.errors import JupytunnelError, seconds
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
@@ -75,7 +75,7 @@ def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
                     raise
                 if time.monotonic() >= deadline:
                     raise JupytunnelError(
-                        f"timed out after {timeout:g} s waiting for another jupytunnel ({what})"
+                        f"timed out after {seconds(timeout)} s waiting for another jupytunnel ({what})"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)

@@ -32,10 +32,28 @@ def config_file() -> str | None:
     return str(override) if override else None
 
 
+# Lines that name a cause, for any hop: through a jump host the first hop's "connect to host
+# ... refused" or the jump's "channel 0: open failed" is followed by lines that do not.
+_CAUSES = (
+    "connect to host", "open failed", "could not resolve", "not known", "permission denied",
+    "host key verification failed", "identification has changed", "no route to host", "timed out",
+    "refused", "unreachable", "bad configuration", "too many authentication", "no matching",
+    "forwarding failed",
+)  # fmt: skip
+_MAX_LINES = 5
+
+
 def ssh_message(stderr: str) -> str:
-    """ssh's own explanation, in one line."""
+    """ssh's own explanation, in one line: every line that names a cause (each hop's), and
+    the last line, in the order ssh printed them."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith(_NOISE)]
-    return " / ".join(lines[-3:]) if lines else "no message from ssh"
+    if not lines:
+        return "no message from ssh"
+    causes = [i for i, ln in enumerate(lines) if any(c in ln.lower() for c in _CAUSES)]
+    if not causes:
+        return " / ".join(dict.fromkeys(lines[-3:]))
+    keep = sorted({*causes[: _MAX_LINES - 1], len(lines) - 1})
+    return " / ".join(dict.fromkeys(lines[i] for i in keep))
 
 
 class Master(NamedTuple):
@@ -142,9 +160,22 @@ def finish_master(master: Master, started: runner.Forking, *, timeout: float) ->
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
     if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
-            f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"
+            f"ssh to {master.profile.host} failed (exit {result.returncode}): "
+            f"{ssh_message(_hop_causes(master.profile) + result.stderr)}"
         )
     return result
+
+
+def _hop_causes(profile: Profile) -> str:
+    """What the hops said, from a plain connection (see ``sshargs.diagnose_argv``); only for
+    profiles with jump hosts or a ProxyCommand, and only after a failure."""
+    if not (profile.jump or profile.proxy_command):
+        return ""
+    argv = sshargs.diagnose_argv(profile, ssh=runner.ssh_binary(), config_file=config_file())
+    try:
+        return runner.run(argv, timeout=15).stderr
+    except CommandError as exc:
+        return exc.stderr
 
 
 def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:

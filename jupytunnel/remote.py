@@ -72,6 +72,7 @@ class ServerInfo(NamedTuple):
     # for the deprecated ServerApp.password, so connect also asks the server itself).
     password: bool = False
     file: str = ""  # the runtime info file it was read from, for messages
+    ui: str | None = None  # the page it serves: "lab", "tree" or "" (learned through the tunnel)
 
     @property
     def where(self) -> str:

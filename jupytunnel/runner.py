@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
-from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.errors import CommandError, JupytunnelError, seconds
 
 _verbose = False
 
@@ -95,7 +95,7 @@ def run(argv: list[str], *, timeout: float, stdin_text: str | None = None) -> Re
         )
     except subprocess.TimeoutExpired as exc:
         raise CommandError(
-            f"{Path(argv[0]).name} did not finish within {timeout:g} s",
+            f"{Path(argv[0]).name} did not finish within {seconds(timeout)} s",
             argv=argv,
             returncode=None,
             stderr=_text(exc.stderr),
@@ -150,7 +150,7 @@ class Forking:
         self._proc.kill()  # the ssh we started (the master it may have forked is the caller's)
         self._proc.communicate()
         raise CommandError(
-            f"ssh did not connect within {timeout:g} s",
+            f"ssh did not connect within {seconds(timeout)} s",
             argv=self.argv,
             returncode=None,
             stderr=_read_tail(self.log_path),
@@ -240,7 +240,7 @@ class Started:
             out, err = self._proc.communicate()
             self._collected = True
             raise CommandError(
-                f"{Path(self.argv[0]).name} did not finish within {timeout:g} s",
+                f"{Path(self.argv[0]).name} did not finish within {seconds(timeout)} s",
                 argv=self.argv,
                 returncode=None,
                 stderr=err,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from jupytunnel import launchers, remote
-from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.errors import CommandError, JupytunnelError, seconds
 from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import Discovery, ServerInfo
@@ -287,7 +287,7 @@ def wait_ready(
         if time.monotonic() >= deadline:
             tail = _log_tail(found.markers) if found.markers else ""
             raise JupytunnelError(
-                f"Jupyter did not become ready on {profile.host} within {timeout:g} s"
+                f"Jupyter did not become ready on {profile.host} within {seconds(timeout)} s"
                 + (f"; remote log: {tail}" if tail else "")
                 + "; see 'jupytunnel server logs "
                 + profile.name

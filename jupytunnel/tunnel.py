@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jupytunnel import procs, state
-from jupytunnel.errors import JupytunnelError
+from jupytunnel.errors import JupytunnelError, seconds
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ class Connected(NamedTuple):
 
 
 def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
-    path = "tree" if classic else "lab"
+    """The URL to open: the page the server serves (``ui``, learned by asking it), else a
+    guess from the command (``tree`` for the classic notebook, ``lab``)."""
+    path = server.ui if server.ui is not None else "tree" if classic else "lab"
     base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
     query = f"?token={server.token}" if server.token else ""
     return f"http://127.0.0.1:{port}{base}{path}{query}"
@@ -145,8 +147,9 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
     srv = next((s for s in found.servers if f"{profile.host}:{s.endpoint}" == record.remote), None)
     if srv is None or not srv.token or not httpcheck.status_ok(record.local_port, srv.base_url, srv.token, timeout=3.0):
         return None
+    page = record.url.partition("?")[0].rsplit("/", 1)[1]  # the page it served before
     fresh = record._replace(
-        url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
+        url=local_url(record.local_port, srv._replace(ui=page), classic=False),
         server_pid=srv.pid,
         base_url=srv.base_url,
     )
@@ -449,11 +452,27 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
+        srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
         server.remember(profile, srv)
-    if srv.password:
-        record = record._replace(password=True)
-        state.save(record)
-    return record
+    fresh = record._replace(
+        password=srv.password,
+        url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
+    )
+    if fresh != record:
+        state.save(fresh)
+    return fresh
+
+
+def _served_page(port: int, srv: ServerInfo, *, classic: bool) -> str:
+    """``lab`` (JupyterLab), ``tree`` (Notebook 7, the classic notebook) or ``""`` (a bare
+    ``jupyter server``, whose ``/lab`` is a 404): the first the server answers for."""
+    from jupytunnel import httpcheck
+
+    for page in ("tree", "lab") if classic or srv.classic else ("lab", "tree"):
+        answer = httpcheck.code(port, srv.base_url, srv.token, path=page, timeout=5.0)
+        if answer is not None and (answer == 200 or 300 <= answer < 400):  # noqa: PLR2004
+            return page
+    return ""
 
 
 def _wait_ready(profile: Profile, port: int, srv: ServerInfo, deadline: float) -> None:
@@ -618,7 +637,7 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: f
         with temporary_master(profile, timeout=timeout) as tmp:
             return _stop_through(tmp, timeout)
     except CommandError as exc:
-        raise JupytunnelError(f"{profile.host} did not answer within {timeout:.1f} s ({exc})") from None
+        raise JupytunnelError(f"{profile.host} did not answer within {seconds(timeout)} s ({exc})") from None
 
 
 def _stop_through(master: Master, timeout: float) -> bool:

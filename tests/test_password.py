@@ -72,7 +72,7 @@ def test_password_set_then_connect_to_a_password_server(rig: Rig, jt: JT) -> Non
         done = jt.run("connect", "pw", "--timeout", "20")
         assert done.returncode == 0, done.stderr
         url = done.stdout.strip()
-        assert url == f"http://127.0.0.1:{run_json(jt.run('status', '--json'))[0]['local_port']}/lab"
+        assert url == f"http://127.0.0.1:{run_json(jt.run('status', '--json'))[0]['local_port']}/"
         assert "?token=" not in url
         assert "pw: Jupyter will ask for its password" in done.stderr
         as_json = run_json(jt.run("connect", "pw", "--json"))
