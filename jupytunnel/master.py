@@ -29,7 +29,40 @@ def control_path(profile_name: str) -> Path:
 
 def config_file() -> str | None:
     override = paths.ssh_config_override()
-    return str(override) if override else None
+    if not override:
+        return None
+    text = str(override)
+    return _spaceless(text) if any(c.isspace() for c in text) else text
+
+
+def _spaceless(path: str) -> str:
+    """A link without whitespace to the ssh config: OpenSSH passes ``-F`` on to the ssh it
+    runs for each ``-J`` hop unquoted, so "my configs/ssh config" would become two words."""
+    import os
+
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    target = os.path.abspath(path)
+    folder = paths.ensure_private_dir(paths.runtime_dir())
+    link = folder / f"ssh-config-{blake2b(target.encode(), digest_size=6).hexdigest()}"
+    if any(c.isspace() for c in str(link)):
+        return path  # nowhere better to put it; ssh will say what it cannot open
+    try:
+        if os.readlink(link) == target:
+            return str(link)
+    except OSError:
+        pass
+    temp = link.with_name(f"{link.name}.{os.getpid()}")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        os.symlink(target, temp)
+        os.replace(temp, link)
+    except OSError as exc:
+        raise JupytunnelError(f"cannot link {link} to the ssh config {path}: {exc.strerror}") from None
+    return str(link)
 
 
 # Lines that name a cause, for any hop: through a jump host the first hop's "connect to host

@@ -26,12 +26,24 @@ def _env_path(var: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _need_home() -> None:
+    """platformdirs builds paths on ``~``: with HOME unset and no passwd entry that stays a
+    relative "~" folder in the current directory. Say so instead."""
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise JupytunnelError(
+            f"cannot find your home folder (HOME is not set and user id {os.getuid()} has no passwd entry); "
+            "set HOME, or JUPYTUNNEL_CONFIG_DIR and JUPYTUNNEL_STATE_DIR"
+        )
+
+
 def config_dir() -> Path:
     override = _env_path("JUPYTUNNEL_CONFIG_DIR")
     if override:
         return override
     import platformdirs  # lazy: it costs start-up time on every command otherwise
 
+    _need_home()
     return Path(platformdirs.user_config_dir(APP, appauthor=False))
 
 
@@ -49,6 +61,7 @@ def state_dir() -> Path:
         return override
     import platformdirs
 
+    _need_home()
     return Path(platformdirs.user_state_dir(APP, appauthor=False))
 
 
