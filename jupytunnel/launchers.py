@@ -196,16 +196,19 @@ class _Multiplexer:
     name = ""
 
     def _inner(self, profile: Profile, sock: str | None) -> str:
-        """cd, setup, then exec Jupyter, inside the new session."""
+        """Inside the new session: the environment the setup lines made, then exec Jupyter.
+
+        Run by the same shell as the start script (the login shell), so that the file of
+        ``export -p`` it wrote reads back as it was written (bash, zsh and dash differ)."""
         token = _remote_file(profile, ".token")
+        env = _remote_file(profile, ".env")
         return (
             PRELUDE
-            # A session does not inherit our environment: the token comes through a
-            # private file, read and removed at once.
+            # A session does not inherit our environment: it comes through private files,
+            # read and removed at once.
+            + f". {env} && rm -f {env} || {{ {say('error the environment of the setup lines was lost')}; exit 1; }}\n"
             + f"JUPYTER_TOKEN=$(cat {token}); rm -f {token}; export JUPYTER_TOKEN\n"
             + cd_line(profile, fd="1")
-            + setup_lines(profile, fd="1")
-            + _check_command(profile, "1")
             + choose_port(profile, "1")
             + _remove_socket(sock)
             # exec keeps this shell's PID and start time: they are the server's.
@@ -215,7 +218,8 @@ class _Multiplexer:
 
     def _outer(self, profile: Profile, sock: str | None) -> str:
         inner = self._inner(profile, sock)
-        return f"sh -c {shlex.quote(inner)} 2>&1 | tee -a {log_path_expr(profile.name)}"
+        shell = f'"$(cat {_remote_file(profile, ".shell")})"'
+        return f"{shell} -c {shlex.quote(inner)} 2>&1 | tee -a {log_path_expr(profile.name)}"
 
     def _start(self, profile: Profile, sock: str | None) -> str:
         raise NotImplementedError
@@ -224,6 +228,10 @@ class _Multiplexer:
         raise NotImplementedError
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
+        """Setup lines run here, in the login shell, as with nohup, ``doctor`` and the server
+        list (a session runs its command in ``sh``, where ``source`` and the ``module``
+        function of the login shell's rc files are missing); their environment goes to the
+        session in a private file."""
         name = session_name(profile)
         exists = f"error a {self.name} session {name} already exists on the remote (attach to it, or end it)"
         missing = f"error {self.name} is not installed on the remote"
@@ -236,8 +244,21 @@ class _Multiplexer:
             + f"(umask 077; printf '%s\\n' \"$JUPYTER_TOKEN\" > {_remote_file(profile, '.token')})\n"
             # Not in our environment: a tmux server we start would pass it to every session.
             + "unset JUPYTER_TOKEN\n"
+            # From here on output goes to the private log; our markers go to fd 3 (stdout).
+            + f"exec 3>&1 >>{log_path_expr(profile.name)} 2>&1\n"
+            + cd_line(profile, fd="3")
+            + setup_lines(profile, fd="3")
+            + _check_command(profile, "3")
+            + f'[ -n "${{JUPYTER_RUNTIME_DIR:-}}" ] && printf \'%s\\n\' "{MARK} runtime $JUPYTER_RUNTIME_DIR" >&3\n'
+            + f"(umask 077; export -p > {_remote_file(profile, '.env')})\n"
+            # The shell running this script (the login shell) runs the session's script too.
+            + "_jt_sh=$(readlink /proc/$$/exe 2>/dev/null) || "
+            + '_jt_sh=$(command -v "$(ps -o comm= -p $$)") || _jt_sh=sh\n'
+            + 'case "$_jt_sh" in */*) ;; *) _jt_sh=sh;; esac\n'
+            + 'case "$_jt_sh" in *[!A-Za-z0-9/._+-]*) _jt_sh=sh;; esac\n'
+            + f"(umask 077; printf '%s\\n' \"$_jt_sh\" > {_remote_file(profile, '.shell')})\n"
             + self._start(profile, sock)
-            + say(f"started {name}")
+            + say(f"started {name}", "3")
             + "\n"
         )
 
@@ -248,7 +269,8 @@ class _Multiplexer:
         return (
             PRELUDE
             + kill_session_script(session_name(profile), self.name)
-            + f"rm -f {_remote_file(profile, '.token')} {remote.pid_file(profile.name)}\n"
+            + f"rm -f {_remote_file(profile, '.token')} {_remote_file(profile, '.env')} "
+            + f"{remote.pid_file(profile.name)}\n"
         )
 
     def session(self, profile: Profile) -> str | None:
@@ -261,7 +283,8 @@ class Tmux(_Multiplexer):
     def _start(self, profile: Profile, sock: str | None) -> str:
         # One string, run by tmux's default-shell: wrap in sh so any login shell copes.
         command = "sh -c " + shlex.quote(self._outer(profile, sock))
-        return f"tmux new-session -d -s {shlex.quote(session_name(profile))} {shlex.quote(command)}\n"
+        # 3>&-: the tmux server this may start must not hold our stdout (the ssh session).
+        return f"tmux new-session -d -s {shlex.quote(session_name(profile))} {shlex.quote(command)} 3>&-\n"
 
     def alive_test(self, profile: Profile) -> str:
         return f"tmux has-session -t ={shlex.quote(session_name(profile))} 2>/dev/null"
@@ -272,7 +295,7 @@ class Screen(_Multiplexer):
 
     def _start(self, profile: Profile, sock: str | None) -> str:
         name = shlex.quote(session_name(profile))
-        return f"screen -dmS {name} sh -c {shlex.quote(self._outer(profile, sock))}\n"
+        return f"screen -dmS {name} sh -c {shlex.quote(self._outer(profile, sock))} 3>&-\n"
 
     def alive_test(self, profile: Profile) -> str:
         pattern = shlex.quote(f".{session_name(profile)}\t")

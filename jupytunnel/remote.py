@@ -24,8 +24,16 @@ MAX_SOCKET_PATH = 103
 # matches nothing (there is rarely an nbserver-*.json) and does not split words; these
 # options make it behave as sh. `_jt_is_jupyter PID` is how we check a PID still names a
 # Jupyter process before signalling it: PIDs are reused quickly.
-PRELUDE = (
-    '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT 2>/dev/null\n'
+# First lines valid in the csh family too: there `set` makes a variable and a marked line says
+# so (the first script of every connect is the read-only discovery, so nothing is started in
+# a csh); in sh they only set $1, unused at a script's top level.
+CSH_GUARD = (
+    "# shellcheck disable=SC2121,SC2154\n"  # the `set` and the variable are for csh
+    f'set _jt_csh=exit\ntest "$_jt_csh" = exit && echo "{MARK} error csh"\n'
+)
+PRELUDE = CSH_GUARD + (
+    # NO_EQUALS: zsh would take tmux's `-t =NAME` for the path of a command NAME.
+    '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT NO_EQUALS 2>/dev/null\n'
     "_jt_cmd() { tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null || ps -o args= -p \"$1\" 2>/dev/null; }\n"
     '_jt_is_jupyter() { case "$(_jt_cmd "$1")" in *jupyter*) return 0;; esac; return 1; }\n'
     # A pid file of ours: the PID, its start time (ps lstart: unchanged by exec) and a part of
@@ -154,6 +162,16 @@ def discovery_extra(profile: Profile) -> str:
     from jupytunnel import slurm
 
     return slurm.probe_script(profile)
+
+
+def refuse_csh(markers: list[str], profile: Profile) -> None:
+    """The login shell is csh or tcsh: our scripts are POSIX sh. Said before anything starts."""
+    if "error csh" in markers:
+        who = f"{profile.user}@{profile.host}" if profile.user else profile.host
+        raise JupytunnelError(
+            f"the login shell on {who} is csh or tcsh; jupytunnel's remote scripts need a POSIX login shell "
+            "(sh, bash, zsh, ksh): change it there (for example: chsh -s /bin/bash); nothing was started"
+        )
 
 
 class Discovery(NamedTuple):

@@ -25,7 +25,9 @@ def discover(
     result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
     if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
-    return remote.parse_discovery(result.stdout)
+    found = remote.parse_discovery(result.stdout)
+    remote.refuse_csh(found.markers, master.profile)
+    return found
 
 
 def list_with_cli(master: Master, *, timeout: float = 60.0) -> list[ServerInfo]:
@@ -108,6 +110,7 @@ def find(
     profile = master.profile
     if discovered is not None:
         found = discovered
+        remote.refuse_csh(found.markers, profile)
     else:
         found = discover(master, extra=remote.discovery_extra(profile), timeout=timeout)
     if profile.launcher == "slurm":
