@@ -25,14 +25,39 @@ from jupytunnel.remote import (
     setup_lines,
 )
 
-_PREPARE = (
-    PRELUDE
-    + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
-    + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
-    # The token arrives on stdin, never in an argv. A token Jupyter did not generate is
-    # masked ("token=...") in its log, so the remote log holds no secret either.
-    + f"IFS= read -r JUPYTER_TOKEN || {{ {say('error no token on stdin')}; exit 1; }}\n"
-)
+
+def _prepare(profile: Profile) -> str:
+    """The private folder, then the start's own record (see ``cancel_start``), then the token."""
+    return (
+        PRELUDE
+        + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
+        + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
+        + remote.write_pid_file(
+            profile.name, '"$$"', shlex.quote(f"jupytunnel-start-{profile.name}"), suffix=".starting"
+        )
+        # The token arrives on stdin, never in an argv. A token Jupyter did not generate is
+        # masked ("token=...") in its log, so the remote log holds no secret either.
+        + f"IFS= read -r JUPYTER_TOKEN || {{ {say('error no token on stdin')}; exit 1; }}\n"
+    )
+
+
+def _done(profile: Profile) -> str:
+    return f"rm -f {_remote_file(profile, '.starting')}\n"
+
+
+def cancel_start(profile: Profile) -> str:
+    """A start script cut off (Ctrl-C, --timeout, a slow setup line) would go on and start
+    Jupyter later: end it as a unit, its whole process group (sshd makes the login shell a
+    session and group leader), after proving from its record that it is still that script."""
+    starting = _remote_file(profile, ".starting")
+    return (
+        f"if _jt_ours {starting}; then\n"
+         f'  p=$(sed -n 1p {starting}); kill -s TERM -- "-$p" 2>/dev/null || kill -s TERM "$p" 2>/dev/null\n'
+         f"  i=0; while _jt_ours {starting} && [ $i -lt 30 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done\n"
+         f'  _jt_ours {starting} && kill -s KILL -- "-$p" 2>/dev/null\n'
+         "fi\n"
+         f"rm -f {starting}\n"
+    )
 
 
 def _remote_file(profile: Profile, suffix: str) -> str:
@@ -107,11 +132,13 @@ def signature(profile: Profile, sock: str | None) -> str:
 
 
 def abort_pid_script(profile: Profile) -> str:
-    """End what a start left behind: the server of the pid file, only while the PID, its start
-    time and its command line all match the file (PIDs are reused), then the file."""
+    """End what a start left behind: the start script itself if it still runs, the server of
+    the pid file, only while the PID, its start time and its command line all match the file
+    (PIDs are reused), then the file."""
     pidfile = remote.pid_file(profile.name)
     return (
         PRELUDE
+        + cancel_start(profile)
         + f"if _jt_ours {pidfile}; then\n"
         + f'  p=$(sed -n 1p {pidfile}); kill "$p" 2>/dev/null\n'
         + f"  i=0; while _jt_ours {pidfile} && [ $i -lt 50 ]; do\n"
@@ -160,7 +187,7 @@ class Nohup:
 
     def start_script(self, profile: Profile, *, sock: str | None) -> str:
         return (
-            _PREPARE
+            _prepare(profile)
             + f"rm -f {_remote_file(profile, '.port')}\n"
             + "export JUPYTER_TOKEN\n"
             # From here on output goes to the private log; our markers go to fd 3 (stdout).
@@ -178,6 +205,7 @@ class Nohup:
             # abort script still finds what to stop.
             + remote.write_pid_file(profile.name, '"$!"', signature(profile, sock))
             + f"printf '%s\\n' \"{MARK} started $!\" >&3\n"
+            + _done(profile)
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:
@@ -236,7 +264,7 @@ class _Multiplexer:
         exists = f"error a {self.name} session {name} already exists on the remote (attach to it, or end it)"
         missing = f"error {self.name} is not installed on the remote"
         return (
-            _PREPARE
+            _prepare(profile)
             + f"command -v {self.name} >/dev/null 2>&1 || {{ {say(missing)}; exit 1; }}\n"
             + f"if {self.alive_test(profile)}; then {say(exists)}; exit 1; fi\n"
             + f": > {log_path_expr(profile.name)}\n"
@@ -260,6 +288,7 @@ class _Multiplexer:
             + self._start(profile, sock)
             + say(f"started {name}", "3")
             + "\n"
+            + _done(profile)
         )
 
     def probe_script(self, profile: Profile, started: str) -> str:  # noqa: ARG002
@@ -268,6 +297,7 @@ class _Multiplexer:
     def abort_script(self, profile: Profile) -> str:
         return (
             PRELUDE
+            + cancel_start(profile)
             + kill_session_script(session_name(profile), self.name)
             + f"rm -f {_remote_file(profile, '.token')} {_remote_file(profile, '.env')} "
             + f"{remote.pid_file(profile.name)}\n"

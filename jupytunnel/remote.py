@@ -308,12 +308,13 @@ def pid_file(profile: str) -> str:
     return f"{REMOTE_DIR}/{shlex.quote(profile + '.pid')}"
 
 
-def write_pid_file(profile: str, pid: str, signature: str) -> str:
+def write_pid_file(profile: str, pid: str, signature: str, *, suffix: str = ".pid") -> str:
     """Record ``pid`` (a shell word) with its start time and ``signature`` (a shell word:
-    the part of the command line only this server has), privately."""
+    the part of the command line only this process has), privately."""
+    path = f"{REMOTE_DIR}/{shlex.quote(profile + suffix)}"
     return (
         f"(umask 077; {{ printf '%s\\n' {pid}; ps -o lstart= -p {pid} 2>/dev/null; "
-        f"printf '%s\\n' {signature}; }} > {pid_file(profile)})\n"
+        f"printf '%s\\n' {signature}; }} > {path})\n"
     )
 
 

@@ -146,7 +146,7 @@ CASES: list[tuple[list[str], list[str]]] = [
     (["jupytunnel", "completion", "install", "z"], ["zsh"]),
     (["jupytunnel", "profile", "add", "x", "--transport", ""], ["socket", "tcp"]),
     (["jupytunnel", "profile", "add", "x", "--host", "h", "--launcher", "t"], ["tmux"]),
-    (["jupytunnel", "profile", "add", "x", "--launcher", ""], ["nohup", "none", "screen", "tmux"]),
+    (["jupytunnel", "profile", "add", "x", "--launcher", ""], ["nohup", "none", "screen", "slurm", "tmux"]),
     (["jupytunnel", "profile", "add", "x", "--transport=s"], ["--transport=socket"]),
     (["jupytunnel", "profile", "add", "x", "--host", "con"], []),
     (["jupytunnel", "profile", "add", "x", "--tr"], ["--transport"]),

@@ -155,3 +155,29 @@ def test_waiting_for_the_lock_counts_against_timeout(jt: JT) -> None:
     assert out.stderr.strip() == (
         "jupytunnel: timed out after 3 s waiting for another jupytunnel (profile 'busy' is busy)"
     )
+
+
+@pytest.mark.parametrize("launcher", ["nohup", "tmux"])
+def test_a_start_cut_off_leaves_nothing_and_a_retry_succeeds(rig: Rig, jt: JT, launcher: str) -> None:
+    """--timeout ends connect during a slow setup line: the remote start script must not go
+    on to start Jupyter after we gave up; a retry right after starts exactly one."""
+    from helpers import jupyter_on_port
+
+    port = free_port()
+    name = f"cut-{launcher}"
+    jt.profile(name, remote_port=port, launcher=launcher, setup=["sleep 12"])
+    out = jt.run("connect", name, "--timeout", "3", timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    time.sleep(14)  # past the slow line: an unstopped start script would launch Jupyter now
+    assert jupyter_on_port(port) == []
+    assert procs_with(f"jupytunnel-start-{name}") == []
+    assert not (rig.home / f".local/state/jupytunnel/{name}.starting").exists()
+    jt.profile(name, remote_port=port, launcher=launcher)
+    again = run_json(jt.run("connect", name, "--json", "--timeout", "60"))
+    try:
+        assert again["started_server"] is True
+        ports = [json.loads(f.read_text()).get("port") for f in rig.runtime_files()]
+        assert ports.count(port) == 1  # exactly one server, not a duplicate
+    finally:
+        jt.run("server", "stop", name, timeout=60)
