@@ -92,7 +92,11 @@ def check(records: list[TunnelRecord]) -> list[tuple[TunnelRecord, str]]:
     """
     from jupytunnel import httpcheck
 
-    live = [i for i, rec in enumerate(records) if is_up(rec) and _our_listener(rec)]
+    up = [i for i, rec in enumerate(records) if is_up(rec)]
+    # Only our own master may receive the token: the listener on the port must be it (a
+    # master that lost its forward leaves the port to anyone).
+    mine = procs.our_listeners([(records[i].pid, records[i].local_port) for i in up]) if up else []
+    live = [i for i, ok in zip(up, mine, strict=True) if ok]
     asks = [httpcheck.Ask(records[i].local_port, records[i].base_url, token_of(records[i])) for i in live]
     codes = dict(zip(live, httpcheck.ask_many(asks, timeout=STATUS_TIMEOUT) if asks else [], strict=True))
     out: list[tuple[TunnelRecord, str]] = []
@@ -115,12 +119,6 @@ def check(records: list[TunnelRecord]) -> list[tuple[TunnelRecord, str]]:
 def record_state(record: TunnelRecord) -> str:
     """``up``, ``stale`` or ``down`` (see ``check``)."""
     return check([record])[0][1]
-
-
-def _our_listener(record: TunnelRecord) -> bool:
-    """Only our own master may receive the token: the listener on the local port must be
-    the recorded master (a master that lost its forward leaves the port to anyone)."""
-    return procs.listens_on(record.pid, record.local_port)
 
 
 def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
@@ -338,7 +336,7 @@ def _connect_new(
 
         pid, created = _verified_master(master)
         # The token goes only to our own forward: the listener on the port must be our master.
-        probe = _ask_known(known, port, deadline) if known and procs.listens_on(pid, port) else None
+        probe = _ask_known(known, port, deadline) if known and procs.our_listeners([(pid, port)])[0] else None
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
@@ -452,7 +450,10 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
-        srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
+        page = _page_known(profile, srv)
+        if page is None:
+            page = _served_page(record.local_port, srv, classic=profile.is_classic_notebook)
+        srv = srv._replace(ui=page)
         server.remember(profile, srv)
     fresh = record._replace(
         password=srv.password,
@@ -461,6 +462,17 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
     if fresh != record:
         state.save(fresh)
     return fresh
+
+
+def _page_known(profile: Profile, srv: ServerInfo) -> str | None:
+    """The page of this very server (same PID, same route), learned on an earlier connect."""
+    from jupytunnel import server
+
+    known = state.load_server(profile.name)
+    if known is None or known.get("pid") != srv.pid or known.get("route") != server.route(profile):
+        return None
+    ui = known.get("ui")
+    return ui if isinstance(ui, str) else None
 
 
 def _served_page(port: int, srv: ServerInfo, *, classic: bool) -> str:

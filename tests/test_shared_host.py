@@ -219,3 +219,18 @@ def test_remote_port_auto_picks_a_free_port_remembers_and_reuses_it(rig: Rig, jt
         stop = jt.run("server", "stop", name)
     assert stop.returncode == 0, stop.stderr
     assert "stopped" in stop.stdout
+
+
+def test_listener_check_agrees_with_psutil() -> None:
+    import socket
+
+    from jupytunnel import procs
+
+    with socket.socket() as mine, socket.socket() as elsewhere:
+        mine.bind(("127.0.0.1", 0))
+        mine.listen()
+        elsewhere.bind(("0.0.0.0", 0))  # noqa: S104 - a local socket of the test, never connected to
+        elsewhere.listen()
+        port, other = mine.getsockname()[1], elsewhere.getsockname()[1]
+        pairs = [(os.getpid(), port), (os.getppid(), port), (os.getpid(), other), (os.getpid(), free_port())]
+        assert procs.our_listeners(pairs) == [procs.listens_on(pid, p) for pid, p in pairs] == [True, False, False, False]
