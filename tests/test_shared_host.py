@@ -229,7 +229,7 @@ def test_listener_check_agrees_with_psutil() -> None:
     with socket.socket() as mine, socket.socket() as elsewhere:
         mine.bind(("127.0.0.1", 0))
         mine.listen()
-        elsewhere.bind(("0.0.0.0", 0))  # noqa: S104 - a local socket of the test, never connected to
+        elsewhere.bind(("127.0.0.2", 0))  # loopback, but not the address our forwards bind
         elsewhere.listen()
         port, other = mine.getsockname()[1], elsewhere.getsockname()[1]
         pairs = [(os.getpid(), port), (os.getppid(), port), (os.getpid(), other), (os.getpid(), free_port())]
