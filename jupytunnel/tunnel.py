@@ -363,6 +363,8 @@ def _connect_new(
             if forward is None:
                 port = _add_forward(profile, master, port, srv, found.home, auto=auto)
         classic = profile.is_classic_notebook or srv.classic
+        if srv.ui is None:  # the page this server served last time: the record is then final
+            srv = srv._replace(ui=_page_known(profile, srv))
         record = record._replace(
             local_port=port,
             url=local_url(port, srv, classic=classic),
@@ -450,11 +452,10 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
-        page = _page_known(profile, srv)
-        if page is None:
-            page = _served_page(record.local_port, srv, classic=profile.is_classic_notebook)
-        srv = srv._replace(ui=page)
-        server.remember(profile, srv)
+        if srv.ui is None:
+            srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
+        if state.load_server(profile.name) != {**srv._asdict(), "route": server.route(profile)}:
+            server.remember(profile, srv)  # only when it changed: each write is synced to disk
     fresh = record._replace(
         password=srv.password,
         url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
