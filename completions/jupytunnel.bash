@@ -25,7 +25,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json --local-port --no-browser --no-start --save --timeout --watch)
             ;;
         'disconnect')
-            _jt_opts=(--all -h --help --stop-server)
+            _jt_opts=(--all -h --help --stop-server --timeout)
             ;;
         'doctor')
             _jt_opts=(-h --help --json --timeout)
@@ -72,7 +72,7 @@ _jupytunnel_node() {
             _jt_opts=(-h --help --json)
             ;;
         'server')
-            _jt_subs=(list logs start stop)
+            _jt_subs=(list logs password start stop)
             _jt_opts=(-h --help)
             ;;
         'server list')
@@ -80,6 +80,9 @@ _jupytunnel_node() {
             ;;
         'server logs')
             _jt_opts=(-f --follow -h --help -n --lines --timeout)
+            ;;
+        'server password')
+            _jt_opts=(-h --help)
             ;;
         'server start')
             _jt_opts=(-h --help --timeout)
@@ -105,7 +108,7 @@ _jupytunnel_option() {
     case "$1|$2" in
         'profile add|--identity-file'|'run fetch|--to'|'write-ssh-config|--file')
             _jt_n=1; _jt_kind=files ;;
-        'connect|--local-port'|'connect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'run logs|--lines'|'run logs|-n'|'server logs|--lines'|'server logs|--timeout'|'server logs|-n'|'server start|--timeout'|'sync|--exclude'|'sync|--timeout')
+        'connect|--local-port'|'connect|--timeout'|'disconnect|--timeout'|'doctor|--timeout'|'profile add|--host'|'profile add|--jump'|'profile add|--jupyter'|'profile add|--local-port'|'profile add|--nice'|'profile add|--port'|'profile add|--proxy-command'|'profile add|--remote-port'|'profile add|--sbatch-arg'|'profile add|--setup'|'profile add|--ssh-option'|'profile add|--user'|'profile add|--workdir'|'run logs|--lines'|'run logs|-n'|'server logs|--lines'|'server logs|--timeout'|'server logs|-n'|'server start|--timeout'|'sync|--exclude'|'sync|--timeout')
             _jt_n=1 ;;
         'profile add|--launcher')
             _jt_n=1; _jt_kind=words; _jt_words=(nohup tmux screen slurm none) ;;
@@ -118,7 +121,7 @@ _jupytunnel_argument() {
     # What completes positional argument $2 (counted from 0) of the command at path $1.
     _jt_kind=none; _jt_words=()
     case "$1|$2" in
-        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'runs|0'|'server list|0'|'server logs|0'|'server start|0'|'server stop|0'|'status|0'|'sync|0')
+        'connect|0'|'disconnect|0'|'doctor|0'|'open|0'|'profile edit|0'|'profile path|0'|'profile remove|0'|'profile show|0'|'runs|0'|'server list|0'|'server logs|0'|'server password|0'|'server start|0'|'server stop|0'|'status|0'|'sync|0')
             _jt_kind=profiles ;;
         'completion install|0'|'completion show|0')
             _jt_kind=words; _jt_words=(bash zsh fish) ;;

@@ -6,7 +6,7 @@
 function __jupytunnel_subcommands
     switch $argv[1]
         case ''
-            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'run' 'Run a notebook on a profile\'s remote, detached (it survives disconnect), and...' 'runs' 'List detached notebook runs: id, profile, notebook, state, start, duration,...' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (process alive, not answering) or down.' 'sync' 'Copy a folder to the remote (or back with --pull) with rsync, over the...' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
+            printf '%s\t%s\n' 'completion' 'Shell completion for bash, zsh and fish: subcommands, options and profile names.' 'connect' 'Open (or reuse) the tunnel to a profile\'s Jupyter and print its URL.' 'disconnect' 'Close a tunnel (only what jupytunnel started, verified by PID and start time).' 'doctor' 'Check ssh, folders and profiles; with NAME, log in and check Jupyter there.' 'open' 'Open a live tunnel\'s URL in the browser ($BROWSER is honoured).' 'profile' 'Create and manage profiles (one TOML file each).' 'run' 'Run a notebook on a profile\'s remote, detached (it survives disconnect), and...' 'runs' 'List detached notebook runs: id, profile, notebook, state, start, duration,...' 'server' 'Manage the Jupyter server on a profile\'s remote.' 'status' 'Show recorded tunnels: up, stale (tunnel open, Jupyter not answering) or down.' 'sync' 'Copy a folder to the remote (or back with --pull) with rsync, over the...' 'write-ssh-config' 'Add managed Host blocks for profiles to your ssh config.'
         case 'completion'
             printf '%s\t%s\n' 'install' 'Install the completion script where SHELL looks for it; print the path and...' 'show' 'Print the completion script for SHELL.'
         case 'profile'
@@ -14,7 +14,7 @@ function __jupytunnel_subcommands
         case 'run'
             printf '%s\t%s\n' 'cancel' 'Stop a running run: nbconvert, its kernel and what the kernel started,...' 'fetch' 'Download a finished run\'s executed notebook (outputs, and the error of a...' 'logs' 'Print the end of a run\'s log (nbconvert\'s output) on the remote.'
         case 'server'
-            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user; PROFILE names the profile\'s own.' 'logs' 'Print the last lines of the server\'s log on the remote (--follow: and what...' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
+            printf '%s\t%s\n' 'list' 'List every Jupyter server of the remote user; PROFILE names the profile\'s own.' 'logs' 'Print the last lines of the server\'s log on the remote (--follow: and what...' 'password' 'Set or change the password of the profile\'s Jupyter (asked without echo;...' 'start' 'Start the profile\'s Jupyter server on the remote (or report the one running).' 'stop' 'Stop the profile\'s server (and its tmux/screen session).'
     end
 end
 
@@ -31,7 +31,7 @@ function __jupytunnel_options
         case 'connect'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--local-port' 'Local port number, or \'auto\'.' '--no-browser' 'Do not open the browser.' '--no-start' 'Never start a server; fail if none runs.' '--save' 'NAME is a host, not a profile: keep it as a profile after connecting.' '--timeout' 'Give up after this many seconds (default 30; a slurm profile: its [slurm] wai...' '--watch' 'Stay in the foreground; reconnect when the tunnel drops.'
         case 'disconnect'
-            printf '%s\t%s\n' '--all' 'Close every recorded tunnel.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--stop-server' 'Stop the remote Jupyter server too.'
+            printf '%s\t%s\n' '--all' 'Close every recorded tunnel.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--stop-server' 'Stop the remote Jupyter server too.' '--timeout' 'Give up after this many seconds.'
         case 'doctor'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--timeout' 'Give up on the remote after this many seconds.'
         case 'open'
@@ -66,6 +66,8 @@ function __jupytunnel_options
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--json' 'Print JSON for scripts.' '--wide' 'Every column, whole, however wide the terminal.'
         case 'server logs'
             printf '%s\t%s\n' '-f' 'Keep printing what the server logs, until Ctrl-C.' '--follow' 'Keep printing what the server logs, until Ctrl-C.' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '-n' 'How many lines.' '--lines' 'How many lines.' '--timeout' 'Give up connecting after this many seconds.'
+        case 'server password'
+            printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.'
         case 'server start'
             printf '%s\t%s\n' '-h' 'Show this message and exit.' '--help' 'Show this message and exit.' '--timeout' 'Give up after this many seconds (default 60; a slurm profile: its [slurm] wai...'
         case 'server stop'
@@ -85,7 +87,7 @@ function __jupytunnel_option
     switch "$argv[1]|$argv[2]"
         case 'profile add|--identity-file' 'run fetch|--to' 'write-ssh-config|--file'
             printf '%s\n' 1 files
-        case 'connect|--local-port' 'connect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'run logs|--lines' 'run logs|-n' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout' 'sync|--exclude' 'sync|--timeout'
+        case 'connect|--local-port' 'connect|--timeout' 'disconnect|--timeout' 'doctor|--timeout' 'profile add|--host' 'profile add|--jump' 'profile add|--jupyter' 'profile add|--local-port' 'profile add|--nice' 'profile add|--port' 'profile add|--proxy-command' 'profile add|--remote-port' 'profile add|--sbatch-arg' 'profile add|--setup' 'profile add|--ssh-option' 'profile add|--user' 'profile add|--workdir' 'run logs|--lines' 'run logs|-n' 'server logs|--lines' 'server logs|--timeout' 'server logs|-n' 'server start|--timeout' 'sync|--exclude' 'sync|--timeout'
             printf '%s\n' 1 none
         case 'profile add|--launcher'
             printf '%s\n' 1 words nohup tmux screen slurm none
@@ -99,7 +101,7 @@ end
 function __jupytunnel_argument
     # Prints what completes positional argument $argv[2] (from 0) of the command at path $argv[1].
     switch "$argv[1]|$argv[2]"
-        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'runs|0' 'server list|0' 'server logs|0' 'server start|0' 'server stop|0' 'status|0' 'sync|0'
+        case 'connect|0' 'disconnect|0' 'doctor|0' 'open|0' 'profile edit|0' 'profile path|0' 'profile remove|0' 'profile show|0' 'runs|0' 'server list|0' 'server logs|0' 'server password|0' 'server start|0' 'server stop|0' 'status|0' 'sync|0'
             printf '%s\n' profiles
         case 'completion install|0' 'completion show|0'
             printf '%s\n' words bash zsh fish

@@ -168,10 +168,13 @@ def _report(result: Connected, *, as_json: bool) -> None:
                 "reused": result.reused,
                 "started_server": result.started_server,
                 "job": result.job,
+                "password": rec.password,
             }
         )
         return
     print(rec.url, flush=True)
+    if rec.password:
+        print(f"{rec.profile}: Jupyter will ask for its password", file=sys.stderr, flush=True)
 
 
 def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: bool, url: str) -> None:
@@ -190,10 +193,12 @@ def _watch(profile: Profile, port: LocalPort, timeout: float, *, start_server: b
             time.sleep(WATCH_INTERVAL if down_since is None else backoff)  # a monitoring period
             if down_since is None:
                 record = state.load(profile.name)
-                if record is not None and tunnel.record_state(record) == "up":
+                current = tunnel.record_state(record) if record is not None else "down"
+                if current == "up":
                     continue
                 down_since = time.monotonic()
-                print(f"{profile.name}: tunnel down; reconnecting", file=sys.stderr, flush=True)
+                message = tunnel.watch_message(profile, current, start_server=start_server)
+                print(f"{profile.name}: {message}", file=sys.stderr, flush=True)
             try:
                 again = tunnel.connect(profile, local_port=port, timeout=timeout, start_server=start_server)
             except JupytunnelError as exc:

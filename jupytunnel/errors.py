@@ -9,6 +9,12 @@ EXIT_BUG = 3  # an unexpected exception: a bug of ours, with its traceback in a 
 EXIT_INTERRUPTED = 130
 
 
+def seconds(value: float) -> str:
+    """A duration for a message: ``4.7``, ``30``; never ``4.70141``."""
+    text = f"{value:.1f}"
+    return text.removesuffix(".0")
+
+
 class JupytunnelError(Exception):
     """A failure we can explain in one line. Exit code 1."""
 

@@ -10,7 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from jupytunnel.errors import JupytunnelError
+from jupytunnel.errors import JupytunnelError, seconds
+
+
+class FileWriteError(JupytunnelError, OSError):
+    """A write that failed (a full disk, a read-only or missing folder): one line naming
+    the file. Still an ``OSError`` for callers that handle those themselves."""
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
@@ -22,7 +27,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int
     """
     import tempfile  # lazy: the lock, on every connect's path, does not need it
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise FileWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             if owner is not None:
@@ -34,9 +42,11 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not (owner is not None and isinstance(exc, PermissionError)):
+            raise FileWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     _fsync_dir(path.parent)
 
@@ -75,7 +85,7 @@ def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
                     raise
                 if time.monotonic() >= deadline:
                     raise JupytunnelError(
-                        f"timed out after {timeout:g} s waiting for another jupytunnel ({what})"
+                        f"timed out after {seconds(timeout)} s waiting for another jupytunnel ({what})"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)

@@ -29,13 +29,64 @@ def control_path(profile_name: str) -> Path:
 
 def config_file() -> str | None:
     override = paths.ssh_config_override()
-    return str(override) if override else None
+    if not override:
+        return None
+    text = str(override)
+    return _spaceless(text) if any(c.isspace() for c in text) else text
+
+
+def _spaceless(path: str) -> str:
+    """A link without whitespace to the ssh config: OpenSSH passes ``-F`` on to the ssh it
+    runs for each ``-J`` hop unquoted, so "my configs/ssh config" would become two words."""
+    import os
+
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    target = os.path.abspath(path)
+    folder = paths.ensure_private_dir(paths.runtime_dir())
+    link = folder / f"ssh-config-{blake2b(target.encode(), digest_size=6).hexdigest()}"
+    if any(c.isspace() for c in str(link)):
+        return path  # nowhere better to put it; ssh will say what it cannot open
+    try:
+        if os.readlink(link) == target:
+            return str(link)
+    except OSError:
+        pass
+    temp = link.with_name(f"{link.name}.{os.getpid()}")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        os.symlink(target, temp)
+        os.replace(temp, link)
+    except OSError as exc:
+        raise JupytunnelError(f"cannot link {link} to the ssh config {path}: {exc.strerror}") from None
+    return str(link)
+
+
+# Lines that name a cause, for any hop: through a jump host the first hop's "connect to host
+# ... refused" or the jump's "channel 0: open failed" is followed by lines that do not.
+_CAUSES = (
+    "connect to host", "open failed", "could not resolve", "not known", "permission denied",
+    "host key verification failed", "identification has changed", "no route to host", "timed out",
+    "refused", "unreachable", "bad configuration", "too many authentication", "no matching",
+    "forwarding failed",
+)  # fmt: skip
+_MAX_LINES = 5
 
 
 def ssh_message(stderr: str) -> str:
-    """ssh's own explanation, in one line."""
+    """ssh's own explanation, in one line: every line that names a cause (each hop's), and
+    the last line, in the order ssh printed them."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith(_NOISE)]
-    return " / ".join(lines[-3:]) if lines else "no message from ssh"
+    if not lines:
+        return "no message from ssh"
+    causes = [i for i, ln in enumerate(lines) if any(c in ln.lower() for c in _CAUSES)]
+    if not causes:
+        return " / ".join(dict.fromkeys(lines[-3:]))
+    keep = sorted({*causes[: _MAX_LINES - 1], len(lines) - 1})
+    return " / ".join(dict.fromkeys(lines[i] for i in keep))
 
 
 class Master(NamedTuple):
@@ -148,9 +199,22 @@ def finish_master(master: Master, started: runner.Forking, *, timeout: float) ->
         state.prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
     if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
-            f"ssh to {master.profile.host} failed (exit {result.returncode}): {ssh_message(result.stderr)}"
+            f"ssh to {master.profile.host} failed (exit {result.returncode}): "
+            f"{ssh_message(_hop_causes(master.profile) + result.stderr)}"
         )
     return result
+
+
+def _hop_causes(profile: Profile) -> str:
+    """What the hops said, from a plain connection (see ``sshargs.diagnose_argv``); only for
+    profiles with jump hosts or a ProxyCommand, and only after a failure."""
+    if not (profile.jump or profile.proxy_command):
+        return ""
+    argv = sshargs.diagnose_argv(profile, ssh=runner.ssh_binary(), config_file=config_file())
+    try:
+        return runner.run(argv, timeout=15).stderr
+    except CommandError as exc:
+        return exc.stderr
 
 
 def open_master(master: Master, *, forward: str | None, timeout: float, persist: str = "yes") -> None:

@@ -26,12 +26,24 @@ def _env_path(var: str) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _need_home() -> None:
+    """platformdirs builds paths on ``~``: with HOME unset and no passwd entry that stays a
+    relative "~" folder in the current directory. Say so instead."""
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise JupytunnelError(
+            f"cannot find your home folder (HOME is not set and user id {os.getuid()} has no passwd entry); "
+            "set HOME, or JUPYTUNNEL_CONFIG_DIR and JUPYTUNNEL_STATE_DIR"
+        )
+
+
 def config_dir() -> Path:
     override = _env_path("JUPYTUNNEL_CONFIG_DIR")
     if override:
         return override
     import platformdirs  # lazy: it costs start-up time on every command otherwise
 
+    _need_home()
     return Path(platformdirs.user_config_dir(APP, appauthor=False))
 
 
@@ -49,6 +61,7 @@ def state_dir() -> Path:
         return override
     import platformdirs
 
+    _need_home()
     return Path(platformdirs.user_state_dir(APP, appauthor=False))
 
 
@@ -76,11 +89,42 @@ def runtime_dir() -> Path:
     if override:
         return override
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and sys.platform != "darwin" and len(xdg) + len(APP) + 1 <= MAX_RUNTIME_DIR_LEN:
+    # A relative XDG_RUNTIME_DIR is invalid by the XDG spec ("must be ignored").
+    if xdg and os.path.isabs(xdg) and sys.platform != "darwin" and len(xdg) + len(APP) + 1 <= MAX_RUNTIME_DIR_LEN:
         return Path(xdg) / APP
     # No per-user runtime dir (root on a server, macOS with its long TMPDIR): a
     # per-uid folder in /tmp, checked to be ours and private before use.
-    return Path("/tmp") / f"{APP}-{os.getuid()}"  # noqa: S108
+    return _tmp_runtime_dir(Path("/tmp"))  # noqa: S108
+
+
+_FALLBACKS = 20
+_said: set[Path] = set()
+
+
+def _tmp_runtime_dir(tmp: Path) -> Path:
+    """``/tmp/jupytunnel-UID``, or, when another user planted that name (anyone may create
+    it first in a shared /tmp), the first of ``/tmp/jupytunnel-UID.N`` that is ours or
+    free: short enough for socket paths, and the same one on every run while the squatter
+    stays. Said once on stderr, so the user knows where the sockets are."""
+    uid = os.getuid()
+    first = tmp / f"{APP}-{uid}"
+    for candidate in (first, *(tmp / f"{APP}-{uid}.{n}" for n in range(1, _FALLBACKS + 1))):
+        try:
+            st = candidate.lstat()
+        except FileNotFoundError:
+            break  # free: ensure_private_dir creates it
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode) and st.st_uid == uid:
+            break
+    else:
+        raise JupytunnelError(
+            f"{first} and its fallbacks belong to another user; set JUPYTUNNEL_RUNTIME_DIR to a private folder"
+        )
+    if candidate != first and candidate not in _said:
+        _said.add(candidate)
+        print(f"jupytunnel: {first} belongs to another user; using {candidate} instead", file=sys.stderr)
+    return candidate
 
 
 def ssh_config_override() -> Path | None:

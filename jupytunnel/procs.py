@@ -130,6 +130,74 @@ def port_holder(port: int) -> str | None:
     return None
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether ``pid`` holds the listening socket on 127.0.0.1:``port`` (psutil)."""
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp4")
+    except (psutil.Error, OSError):
+        return False
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == "127.0.0.1"
+        for c in conns
+    )
+
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+_LOOPBACK_HEX = "0100007F"  # 127.0.0.1 as the kernel prints it (little-endian)
+
+
+def our_listeners(pairs: list[tuple[int, int]]) -> list[bool]:
+    """For each ``(pid, port)``: whether ``pid`` holds the socket listening on 127.0.0.1:port.
+
+    What ``listens_on`` (psutil) tells, for many tunnels at once: psutil reads the kernel's
+    whole socket table for every process it asks (5 ms here with 900 sockets, 280 ms for 50
+    tunnels); on Linux the table is read once and each PID's descriptors are matched to it.
+    """
+    table = _listening_inodes()
+    if table is None:
+        return [listens_on(pid, port) for pid, port in pairs]
+    out = []
+    for pid, port in pairs:
+        inodes = table.get(port)
+        out.append(bool(inodes) and _holds_socket(pid, inodes or set()))
+    return out
+
+
+def _listening_inodes() -> dict[int, set[str]] | None:
+    """Port -> inodes of the sockets listening on 127.0.0.1; None where /proc has no table."""
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as fh:
+            lines = fh.read().splitlines()[1:]
+    except OSError:
+        return None
+    table: dict[int, set[str]] = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != _LISTEN:  # noqa: PLR2004 - the table's columns
+            continue
+        ip, _, port = fields[1].partition(":")
+        if ip == _LOOPBACK_HEX:
+            table.setdefault(int(port, 16), set()).add(fields[9])
+    return table
+
+
+def _holds_socket(pid: int, inodes: set[str]) -> bool:
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                return True
+        except OSError:  # noqa: PERF203 - a descriptor closed meanwhile
+            continue
+    return False
+
+
 def listeners_of(pid: int) -> list[tuple[str, int]]:
     """The TCP addresses a process listens on (tests check the tunnel binds 127.0.0.1 only)."""
     import psutil

@@ -31,6 +31,9 @@ _RESERVED_OPTIONS = frozenset({"controlmaster", "controlpath", "controlpersist"}
 # C0 controls and DEL; a NUL or a newline would break an argv or a remote command line.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE_OR_CONTROL_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+# Bidi controls (U+202A-202E, U+2066-2069), marks (U+200E/F, U+061C), zero-width characters
+# and the BOM: text that displays otherwise than it is (Trojan Source).
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u061c\ufeff]")
 
 Transport = Literal["tcp", "socket"]
 Launcher = Literal["nohup", "tmux", "screen", "slurm", "none"]
@@ -99,7 +102,7 @@ class Profile(NamedTuple):
     identity_file: str | None = None
     jump: tuple[str, ...] = ()
     proxy_command: str | None = None
-    remote_port: int = 8888
+    remote_port: int | Literal["auto"] = 8888  # "auto": a free port chosen on the remote at start
     local_port: int | Literal["auto"] = "auto"
     transport: Transport = "tcp"
     jupyter: str = "jupyter lab"
@@ -163,6 +166,11 @@ class _Checker:
     def string(self, key: str, value: object, *, token: bool = False) -> str:
         if not isinstance(value, str):
             raise self.fail(key, f"expected a string, got {_describe(value)}")
+        if len(value) > MAX_VALUE_CHARS:
+            raise self.fail(key, f"longer than {MAX_VALUE_CHARS} characters")
+        if _BIDI_RE.search(value):
+            # Right-to-left overrides and their kin make text read differently than it runs.
+            raise self.fail(key, f"contains invisible or text-direction characters: {_describe(value)}")
         if token:
             if not value:
                 raise self.fail(key, "must not be empty")
@@ -203,6 +211,8 @@ class _Checker:
                 raise self.fail(key, f"unknown key{hint}")
             if key in ("host", "user"):
                 out[key] = self.string(key, value, token=True)
+            elif key == "remote_port" and value == "auto":
+                out[key] = "auto"
             elif key in ("port", "remote_port"):
                 out[key] = self.integer(key, value, 1, 65535)
             elif key == "local_port":
@@ -412,13 +422,21 @@ def profile_path(name: str) -> Path:
     return paths.profiles_dir() / f"{validate_name(name)}.toml"
 
 
+MAX_FILE_BYTES = 1024 * 1024  # a profile is a few lines; a huge file is a mistake or an attack
+MAX_VALUE_CHARS = 16 * 1024  # a setup line or a command; keeps shlex.split and ssh argv sane
+
+
 def _read(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProfileError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB; not a profile")
+    return data
 
 
 def load_defaults() -> dict[str, Any]:

@@ -24,10 +24,24 @@ MAX_SOCKET_PATH = 103
 # matches nothing (there is rarely an nbserver-*.json) and does not split words; these
 # options make it behave as sh. `_jt_is_jupyter PID` is how we check a PID still names a
 # Jupyter process before signalling it: PIDs are reused quickly.
-PRELUDE = (
-    '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT 2>/dev/null\n'
-    "_jt_is_jupyter() { _jt_c=$(tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null) || "
-    '_jt_c=$(ps -o args= -p "$1" 2>/dev/null); case "$_jt_c" in *jupyter*) return 0;; esac; return 1; }\n'
+# First lines valid in the csh family too: there `set` makes a variable and a marked line says
+# so (the first script of every connect is the read-only discovery, so nothing is started in
+# a csh); in sh they only set $1, unused at a script's top level.
+CSH_GUARD = (
+    "# shellcheck disable=SC2121,SC2154\n"  # the `set` and the variable are for csh
+    f'set _jt_csh=exit\ntest "$_jt_csh" = exit && echo "{MARK} error csh"\n'
+)
+PRELUDE = CSH_GUARD + (
+    # NO_EQUALS: zsh would take tmux's `-t =NAME` for the path of a command NAME.
+    '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT NO_EQUALS 2>/dev/null\n'
+    "_jt_cmd() { tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null || ps -o args= -p \"$1\" 2>/dev/null; }\n"
+    '_jt_is_jupyter() { case "$(_jt_cmd "$1")" in *jupyter*) return 0;; esac; return 1; }\n'
+    # A pid file of ours: the PID, its start time (ps lstart: unchanged by exec) and a part of
+    # the command line only our server has (its --port or --sock). All must still hold.
+    '_jt_ours() { _jt_p=$(sed -n 1p "$1" 2>/dev/null); _jt_s=$(sed -n 2p "$1" 2>/dev/null); '
+    '_jt_m=$(sed -n 3p "$1" 2>/dev/null); [ -n "$_jt_p" ] && [ -n "$_jt_s" ] && [ -n "$_jt_m" ] || return 1; '
+    '[ "$(ps -o lstart= -p "$_jt_p" 2>/dev/null)" = "$_jt_s" ] || return 1; '
+    'case "$(_jt_cmd "$_jt_p")" in *"$_jt_m"*) return 0;; esac; return 1; }\n'
 )
 
 
@@ -62,9 +76,20 @@ class ServerInfo(NamedTuple):
     host: str | None = None
     job: str | None = None
     node: str | None = None
+    # Jupyter asks for a password (its runtime info says so; jupyter_server 2 only says so
+    # for the deprecated ServerApp.password, so connect also asks the server itself).
+    password: bool = False
+    file: str = ""  # the runtime info file it was read from, for messages
+    ui: str | None = None  # the page it serves: "lab", "tree" or "" (learned through the tunnel)
+
+    @property
+    def where(self) -> str:
+        """The server, for messages: its endpoint, its PID and the file its token came from."""
+        source = f", runtime file {self.file}" if self.file else ""
+        return f"{self.endpoint}, pid {self.pid}{source}"
 
     @classmethod
-    def from_dict(cls, raw: dict[str, object], *, classic: bool = False) -> ServerInfo | None:
+    def from_dict(cls, raw: dict[str, object], *, classic: bool = False, file: str = "") -> ServerInfo | None:
         try:
             pid = raw["pid"]
             if not isinstance(pid, int):
@@ -80,6 +105,8 @@ class ServerInfo(NamedTuple):
                 root_dir=str(raw.get("root_dir") or raw.get("notebook_dir") or ""),
                 version=str(raw.get("version") or ""),
                 classic=classic,
+                password=raw.get("password") is True,
+                file=file,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -137,6 +164,16 @@ def discovery_extra(profile: Profile) -> str:
     return slurm.probe_script(profile)
 
 
+def refuse_csh(markers: list[str], profile: Profile) -> None:
+    """The login shell is csh or tcsh: our scripts are POSIX sh. Said before anything starts."""
+    if "error csh" in markers:
+        who = f"{profile.user}@{profile.host}" if profile.user else profile.host
+        raise JupytunnelError(
+            f"the login shell on {who} is csh or tcsh; jupytunnel's remote scripts need a POSIX login shell "
+            "(sh, bash, zsh, ksh): change it there (for example: chsh -s /bin/bash); nothing was started"
+        )
+
+
 class Discovery(NamedTuple):
     home: str
     servers: list[ServerInfo]
@@ -152,6 +189,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
     chunk: list[str] | None = None
     classic = False
     from_job = False
+    source = ""
 
     def flush() -> None:
         if chunk is None:
@@ -161,7 +199,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
         except ValueError:
             return
         if isinstance(raw, dict):
-            info = ServerInfo.from_dict(raw, classic=classic)
+            info = ServerInfo.from_dict(raw, classic=classic, file=source)
             if info is not None and from_job:
                 job_servers.append(info)  # its PID is the compute node's, not the login node's
             elif info is not None:
@@ -176,6 +214,7 @@ def parse_discovery(stdout: str) -> Discovery:  # noqa: C901 - one pass over mar
                 home = value
             elif kind in ("file", "jobfile"):
                 chunk = []
+                source = value
                 classic = value.rsplit("/", 1)[-1].startswith("nbserver-")
                 from_job = kind == "jobfile"
             else:
@@ -275,23 +314,49 @@ def signal_if_jupyter(pid: int, signal: str = "TERM") -> str:
     return f"_jt_is_jupyter {int(pid)} && kill -{signal} {int(pid)} 2>/dev/null\n"
 
 
+def pid_file(profile: str) -> str:
+    return f"{REMOTE_DIR}/{shlex.quote(profile + '.pid')}"
+
+
+def write_pid_file(profile: str, pid: str, signature: str, *, suffix: str = ".pid") -> str:
+    """Record ``pid`` (a shell word) with its start time and ``signature`` (a shell word:
+    the part of the command line only this process has), privately."""
+    path = f"{REMOTE_DIR}/{shlex.quote(profile + suffix)}"
+    return (
+        f"(umask 077; {{ printf '%s\\n' {pid}; ps -o lstart= -p {pid} 2>/dev/null; "
+        f"printf '%s\\n' {signature}; }} > {path})\n"
+    )
+
+
 def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, multiplexer: str) -> str:
-    """Stop a server the polite way (``jupyter server stop``), then make sure it is gone."""
+    """Stop a server the polite way (``jupyter server stop``), then make sure it is gone.
+
+    A server we started has a pid file: every signal then needs its PID, start time and
+    command line to match it (a kernel or anything else that got the PID is left alone),
+    and the file goes with the server. A server someone else started: its PID must still
+    name a Jupyter."""
     cli = command_line(jupyter_cli(profile))
     sub = "notebook" if server.classic else "server"
     pid = int(server.pid)
+    pidfile = pid_file(profile.name)
     script = (
         PRELUDE
+        + f'if [ "$(sed -n 1p {pidfile} 2>/dev/null)" = {pid} ]; then\n'
+        + f"  _jt_ok() {{ _jt_ours {pidfile}; }}\n"
+        + "else\n"
+        + f"  _jt_ok() {{ _jt_is_jupyter {pid}; }}\n"
+        + "fi\n"
         + f"cd -- {quote_workdir(profile.workdir)} 2>/dev/null || :\n"
         + setup_lines(profile, fd="2")
         + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
         # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
-        # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only to a Jupyter.
-        + f"i=0; while _jt_is_jupyter {pid} && [ $i -lt 100 ]; do\n"
-        + f"  [ $i -eq 20 ] && {signal_if_jupyter(pid).strip()}\n"
+        # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only after the check.
+        + "i=0; while _jt_ok && [ $i -lt 100 ]; do\n"
+        + f"  [ $i -eq 20 ] && _jt_ok && kill -TERM {pid} 2>/dev/null\n"
         + "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
         + "done\n"
-        + signal_if_jupyter(pid, "KILL")
+        + f"_jt_ok && kill -KILL {pid} 2>/dev/null\n"
+        + f'[ "$(sed -n 1p {pidfile} 2>/dev/null)" = {pid} ] && rm -f {pidfile}\n'
     )
     if session:
         script += kill_session_script(session, multiplexer)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.errors import CommandError, JupytunnelError, seconds
 
 if TYPE_CHECKING:
     import selectors
@@ -128,7 +128,7 @@ def run(argv: list[str], *, timeout: float, stdin_text: str | None = None) -> Re
         )
     except subprocess.TimeoutExpired as exc:
         raise CommandError(
-            f"{Path(argv[0]).name} did not finish within {timeout:g} s",
+            f"{Path(argv[0]).name} did not finish within {seconds(timeout)} s",
             argv=argv,
             returncode=None,
             stderr=_text(exc.stderr),
@@ -183,7 +183,7 @@ class Forking:
         self._proc.kill()  # the ssh we started (the master it may have forked is the caller's)
         self._proc.communicate()
         raise CommandError(
-            f"ssh did not connect within {timeout:g} s",
+            f"ssh did not connect within {seconds(timeout)} s",
             argv=self.argv,
             returncode=None,
             stderr=_read_tail(self.log_path),
@@ -273,7 +273,7 @@ class Started:
             out, err = self._proc.communicate()
             self._collected = True
             raise CommandError(
-                f"{Path(self.argv[0]).name} did not finish within {timeout:g} s",
+                f"{Path(self.argv[0]).name} did not finish within {seconds(timeout)} s",
                 argv=self.argv,
                 returncode=None,
                 stderr=err,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from jupytunnel import launchers, remote
-from jupytunnel.errors import CommandError, JupytunnelError
+from jupytunnel.errors import CommandError, JupytunnelError, seconds
 from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import Discovery, ServerInfo
@@ -25,7 +25,9 @@ def discover(
     result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
     if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
-    return remote.parse_discovery(result.stdout)
+    found = remote.parse_discovery(result.stdout)
+    remote.refuse_csh(found.markers, master.profile)
+    return found
 
 
 def list_with_cli(master: Master, *, timeout: float = 60.0) -> list[ServerInfo]:
@@ -49,7 +51,37 @@ def is_profiles(profile: Profile, server: ServerInfo, home: str) -> bool:
         return server.job is not None
     if profile.transport == "socket":
         return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
-    return server.sock is None and server.port == profile.remote_port
+    return server.sock is None and server.port is not None and server.port == remote_port(profile)
+
+
+def route(profile: Profile) -> str:
+    """Everything that decides where a remembered server's token would travel: the ssh
+    destination and its hops, and the remote port (or "auto") or socket."""
+    import json
+
+    far = profile.remote_port if profile.transport == "tcp" else f"sock:{profile.name}"
+    hops = [profile.host, profile.user, profile.port, list(profile.jump), profile.proxy_command, far]
+    return json.dumps([*hops, profile.launcher == "slurm"])
+
+
+def remember(profile: Profile, srv: ServerInfo) -> None:
+    from jupytunnel import state
+
+    state.save_server(profile.name, {**srv._asdict(), "route": route(profile)})
+
+
+def remote_port(profile: Profile) -> int | None:
+    """The profile's remote port: fixed, or for ``auto`` the one its server took last time
+    (remembered with the route it was reached by); None when not known yet."""
+    if isinstance(profile.remote_port, int):
+        return profile.remote_port
+    from jupytunnel import state
+
+    known = state.load_server(profile.name)
+    port = known.get("port") if known else None
+    if known is None or known.get("route") != route(profile) or not isinstance(port, int):
+        return None
+    return port
 
 
 def pick(profile: Profile, servers: list[ServerInfo], home: str) -> ServerInfo | None:
@@ -79,6 +111,7 @@ def find(
     profile = master.profile
     if discovered is not None:
         found = discovered
+        remote.refuse_csh(found.markers, profile)
     else:
         found = discover(master, extra=remote.discovery_extra(profile), timeout=timeout)
     if profile.launcher == "slurm":
@@ -117,6 +150,18 @@ def _marker(markers: list[str], kind: str) -> str | None:
 def _log_tail(markers: list[str]) -> str:
     lines = [m[4:] for m in markers if m.startswith("log ")]
     return " | ".join(ln.strip() for ln in lines if ln.strip())[-600:]
+
+
+def _port_taken(profile: Profile, markers: list[str]) -> str | None:
+    """Jupyter could not bind the profile's fixed port: say so in one line, not a log excerpt."""
+    log = " ".join(m for m in markers if m.startswith("log "))
+    if profile.transport != "tcp" or not ("already in use" in log or "is not available" in log):
+        return None
+    return (
+        f"remote port {profile.remote_port} on {profile.host} is already in use (another server, maybe "
+        f"another user's); set remote_port = \"auto\" in profile {profile.name!r} to pick a free one, or "
+        'transport = "socket"'
+    )
 
 
 def _error_in_log(markers: list[str]) -> str | None:
@@ -160,10 +205,13 @@ def start(
         raise
     try:
         remaining = max(1.0, deadline - time.monotonic())
-        return wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
+        ready = wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
     except BaseException:
         _abort(master, launcher)
         raise
+    if profile.remote_port == "auto":
+        remember(profile, ready)  # its port is how this profile finds it again
+    return ready
 
 
 class _RefusedError(JupytunnelError):
@@ -199,7 +247,7 @@ def not_startable(profile: Profile) -> JupytunnelError:
     """``launcher = "none"``: we never start it; say how to."""
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host}, and its launcher is 'none': "
-        f"start it there (for example: {profile.jupyter} --no-browser --port={profile.remote_port}), "
+        f"start it there (for example: {profile.jupyter} --no-browser --port={remote_port(profile) or 8888}), "
         "then connect again"
     )
 
@@ -223,6 +271,9 @@ def wait_ready(
     while True:
         left = max(1.0, deadline - time.monotonic())
         found = discover(master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left))
+        chosen = _marker(found.markers, "port")  # remote_port = "auto": what the start chose
+        if profile.remote_port == "auto" and chosen and chosen.isdigit():
+            profile = profile._replace(remote_port=int(chosen))
         server = pick(profile, found.servers, found.home)
         if server is None and cli_every is not None and time.monotonic() >= next_cli:
             server = pick(profile, list_with_cli(master, timeout=left), found.home)
@@ -230,6 +281,9 @@ def wait_ready(
         if server is not None:
             return server
         if "launcher dead" in found.markers:
+            taken = _port_taken(profile, found.markers)
+            if taken:
+                raise JupytunnelError(taken)
             tail = _log_tail(found.markers)
             reason = _error_in_log(found.markers) or "Jupyter exited during start-up"
             raise JupytunnelError(
@@ -238,7 +292,7 @@ def wait_ready(
         if time.monotonic() >= deadline:
             tail = _log_tail(found.markers) if found.markers else ""
             raise JupytunnelError(
-                f"Jupyter did not become ready on {profile.host} within {timeout:g} s"
+                f"Jupyter did not become ready on {profile.host} within {seconds(timeout)} s"
                 + (f"; remote log: {tail}" if tail else "")
                 + "; see 'jupytunnel server logs "
                 + profile.name
@@ -248,14 +302,14 @@ def wait_ready(
         time.sleep(POLL_INTERVAL)  # the next poll; readiness itself is the runtime file
 
 
-def stop(master: Master, server: ServerInfo) -> None:
+def stop(master: Master, server: ServerInfo, *, timeout: float = 60) -> None:
     profile = master.profile
     if profile.launcher == "slurm":
         stop_job(master)
         return
     launcher = launchers.for_profile(profile)
     script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
-    result = master.run(script, timeout=60)
+    result = master.run(script, timeout=timeout)
     from jupytunnel import state
 
     state.forget_server(profile.name)

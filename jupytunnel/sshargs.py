@@ -116,6 +116,14 @@ def tunnel_argv(
     return [*argv, *connection_args(profile), profile.host, *([command] if command is not None else [])]
 
 
+def diagnose_argv(profile: Profile, *, ssh: str, config_file: str | None = None) -> list[str]:
+    """One plain connection, no multiplexing, that only logs in and exits: run after a
+    master failed through jump hosts or a ProxyCommand, because a ControlPersist master
+    sends its proxy's stderr (where each hop's cause is) to /dev/null."""
+    plain = ("-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ControlPersist=no")
+    return [ssh, *_config(config_file), "-T", *plain, *connection_args(profile), profile.host, "exit"]
+
+
 def remote_argv(
     profile: Profile,
     command: str,

@@ -239,6 +239,8 @@ def local_forward(profile: Profile, *, remote_socket: str | None = None) -> str 
 
     The local end binds 127.0.0.1 only (as ``-L`` does); ``auto`` means ``remote_port``.
     """
+    if profile.transport == "tcp" and not isinstance(profile.remote_port, int):
+        return None  # remote_port = "auto": the port is chosen on the remote at each start
     local = profile.local_port if isinstance(profile.local_port, int) else profile.remote_port
     if profile.transport == "socket":
         if remote_socket is None:

@@ -25,14 +25,7 @@ from jupytunnel.profiles import Profile
 SSH_G_TIMEOUT = 20.0
 LOCK_TIMEOUT = 30.0
 BACKUP_SUFFIX = ".jupytunnel.bak"
-# Options of the profile's host that the block copies when ``ssh NAME`` would not get them:
-# how to reach the machine (where, as whom, through what) and which key proves who we are.
-_SCALARS: tuple[tuple[str, str], ...] = (
-    ("user", "User"),
-    ("port", "Port"),
-    ("hostkeyalias", "HostKeyAlias"),
-    ("identitiesonly", "IdentitiesOnly"),
-)
+# Copied as lists: every IdentityFile / CertificateFile the host gets that the name lacks.
 _LISTS: tuple[tuple[str, str], ...] = (("identityfile", "IdentityFile"), ("certificatefile", "CertificateFile"))
 # What must come out of ``ssh -G NAME`` exactly as out of jupytunnel's own ``ssh -G HOST``.
 _VERIFIED: tuple[str, ...] = ("hostname", "port", "user", "proxyjump", "proxycommand")
@@ -214,13 +207,61 @@ def remote_socket(profile: Profile) -> str | None:
     return match.group(2) if match and match.group(2).endswith(".sock") else None
 
 
+# Session options: what a session does once connected (forwardings, the multiplexer, the
+# terminal, logging), not how the connection is made or authenticated. The block leaves them
+# out: plain `ssh NAME` is for a shell or `ssh -N NAME` for the tunnel, with the user's own
+# session settings. Everything else that `ssh -G HOST` resolves otherwise than `ssh -G NAME`
+# is carried (GSSAPIAuthentication, IdentityAgent, StrictHostKeyChecking, UserKnownHostsFile,
+# PreferredAuthentications, HostKeyAlgorithms, AddressFamily, ...).
+SESSION_OPTIONS = frozenset({
+    "host", "hostname", "localforward", "remoteforward", "dynamicforward", "forwardagent", "forwardx11",
+    "forwardx11trusted", "forwardx11timeout", "xauthlocation", "exitonforwardfailure", "clearallforwardings",
+    "gatewayports", "permitremoteopen", "streamlocalbindunlink", "streamlocalbindmask", "controlmaster",
+    "controlpath", "controlpersist", "requesttty", "sessiontype", "stdinnull", "forkafterauthentication",
+    "escapechar", "localcommand", "permitlocalcommand", "remotecommand", "sendenv", "setenv", "tunnel",
+    "tunneldevice", "visualhostkey", "loglevel", "logverbose", "syslogfacility", "enableescapecommandline",
+    "obscurekeystroketiming", "ipqos", "channeltimeout",
+})  # fmt: skip
+# Options whose value is several words (ssh -G prints them space-separated).
+_MULTI_WORD = frozenset({
+    "userknownhostsfile", "globalknownhostsfile", "rekeylimit", "canonicaldomains",
+    "canonicalizepermittedcnames",
+})  # fmt: skip
+_KEYWORDS = {
+    k.lower(): k
+    for k in (  # noqa: SIM905 - one word a keyword, easier to read than 60 quoted strings
+        "AddKeysToAgent AddressFamily BatchMode BindAddress BindInterface CanonicalDomains "
+        "CanonicalizeFallbackLocal CanonicalizeHostname CanonicalizeMaxDots CanonicalizePermittedCNAMEs "
+        "CASignatureAlgorithms CertificateFile CheckHostIP Ciphers Compression ConnectionAttempts ConnectTimeout "
+        "EnableSSHKeysign FingerprintHash GlobalKnownHostsFile GSSAPIAuthentication GSSAPIDelegateCredentials "
+        "GSSAPIKeyExchange GSSAPITrustDNS GSSAPIRenewalForcesRekey GSSAPIKexAlgorithms GSSAPIClientIdentity "
+        "GSSAPIServerIdentity HashKnownHosts HostbasedAcceptedAlgorithms HostbasedAuthentication HostKeyAlgorithms "
+        "HostKeyAlias IdentitiesOnly IdentityAgent IdentityFile KbdInteractiveAuthentication "
+        "KbdInteractiveDevices KexAlgorithms KnownHostsCommand MACs NoHostAuthenticationForLocalhost "
+        "NumberOfPasswordPrompts PasswordAuthentication PKCS11Provider Port PreferredAuthentications "
+        "ProxyUseFdpass PubkeyAcceptedAlgorithms PubkeyAuthentication RekeyLimit RequiredRSASize "
+        "RevokedHostKeys SecurityKeyProvider ServerAliveCountMax ServerAliveInterval StrictHostKeyChecking "
+        "TCPKeepAlive UpdateHostKeys User UserKnownHostsFile VerifyHostKeyDNS"
+    ).split()
+}
+
+
+def _value_text(key: str, value: str) -> str:
+    if key in _MULTI_WORD:
+        return " ".join(sshconfig.quote(word) for word in value.split())
+    return sshconfig.quote(value)
+
+
+def carried_keys(carried: Sequence[tuple[str, str]]) -> set[str]:
+    return {k.lower() for k, _ in carried}
+
+
 def _carry(truth: Resolved, cand: Resolved, present: set[str]) -> list[tuple[str, str]]:
-    """Options that ``ssh HOST`` gets and ``ssh NAME`` would not: the block must say them."""
+    """Options that ``ssh HOST`` gets and ``ssh NAME`` would not: the block must say them.
+
+    Derived from the two ``ssh -G`` outputs: every option that changes how the connection
+    is made or authenticated (all but ``SESSION_OPTIONS``) and differs."""
     out: list[tuple[str, str]] = []
-    for key, keyword in _SCALARS:
-        value = truth.one(key)
-        if key not in present and value is not None and value != cand.one(key):
-            out.append((keyword, sshconfig.quote(value)))
     if not present & {"proxyjump", "proxycommand"}:
         jump, command = truth.one("proxyjump"), truth.one("proxycommand")
         if (jump, command) != (cand.one("proxyjump"), cand.one("proxycommand")):
@@ -236,6 +277,11 @@ def _carry(truth: Resolved, cand: Resolved, present: set[str]) -> list[tuple[str
             continue
         have = cand.all(key)
         out += [(keyword, sshconfig.quote(v)) for v in wanted if not any(sshconfig.same_path(v, h) for h in have)]
+    special = {"proxyjump", "proxycommand", *(k for k, _ in _LISTS)}
+    for key in sorted(truth.values.keys() - SESSION_OPTIONS - special - present):
+        wanted = truth.all(key)
+        if wanted != cand.all(key) and len(wanted) == 1:
+            out.append((_KEYWORDS.get(key, key), _value_text(key, wanted[0])))
     return out
 
 
@@ -243,9 +289,19 @@ def _describe(value: str | None) -> str:
     return "none" if value is None else repr(value)
 
 
-def _verify(profile: Profile, truth: Resolved, final: Resolved, forward: str | None, *, path: Path, new: bytes) -> None:
+def _verify(
+    profile: Profile,
+    truth: Resolved,
+    final: Resolved,
+    forward: str | None,
+    *,
+    path: Path,
+    new: bytes,
+    carried: Sequence[tuple[str, str]] = (),
+) -> None:
     name = profile.name
-    for key in _VERIFIED:
+    generic = sorted(carried_keys(carried) - {k for k, _ in _LISTS} - set(_VERIFIED))
+    for key in (*_VERIFIED, *generic):
         want, got = truth.one(key), final.one(key)
         if want == got:
             continue
@@ -370,6 +426,7 @@ def _resolve_blocks(
     ssh = runner.ssh_binary()
     names = [p.name for p in profiles]
     blocks: dict[str, bytes | None] = {}
+    carries: dict[str, list[tuple[str, str]]] = {}
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="jupytunnel-") as tmpdir:
         mine = Path(tmpdir) / "config"
@@ -391,7 +448,7 @@ def _resolve_blocks(
         )
         for p in profiles:
             present = {k.lower() for k, _ in sshconfig.block_options(p, hostname="x", forward=None)}
-            carried = _carry(truths[p.name], cands[p.name], present)
+            carried = carries[p.name] = _carry(truths[p.name], cands[p.name], present)
             blocks[p.name] = sshconfig.render_block(
                 p, hostname=hostnames[p.name], forward=forwards[p.name], carried=carried
             )
@@ -406,7 +463,7 @@ def _resolve_blocks(
             shown=f"the new {path}",
         )
     for p in profiles:
-        _verify(p, truths[p.name], finals[p.name], forwards[p.name], path=path, new=new)
+        _verify(p, truths[p.name], finals[p.name], forwards[p.name], path=path, new=new, carried=carries[p.name])
     return blocks, notes
 
 

@@ -30,6 +30,7 @@ class TunnelRecord(NamedTuple):
     base_url: str = "/"
     job: str | None = None  # a Slurm job id, when the server runs in one
     node: str | None = None  # the compute node it runs on
+    password: bool = False  # Jupyter asks for a password (no token in the URL)
 
     def to_json(self) -> bytes:
         return (json.dumps(self._asdict(), indent=2) + "\n").encode()
@@ -45,7 +46,7 @@ class TunnelRecord(NamedTuple):
             return None
         for name, kinds in _TYPES.items():
             value = getattr(record, name)
-            if isinstance(value, bool) or not isinstance(value, kinds):
+            if (isinstance(value, bool) and kinds is not bool) or not isinstance(value, kinds):
                 return None
         return record
 
@@ -53,7 +54,7 @@ class TunnelRecord(NamedTuple):
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "profile": str, "pid": int, "create_time": (int, float), "control_path": str, "local_port": int,
     "remote": str, "host": str, "started_at": (int, float), "url": str, "server_pid": (int, type(None)),
-    "base_url": str, "job": (str, type(None)), "node": (str, type(None)),
+    "base_url": str, "job": (str, type(None)), "node": (str, type(None)), "password": bool,
 }  # fmt: skip
 
 
@@ -138,6 +139,25 @@ def save_server(profile: str, info: dict[str, Any]) -> None:
 def forget_server(profile: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         server_path(profile).unlink()
+
+
+def lock_busy(profile: str) -> bool:
+    """Whether another process holds the profile's lock now (a connect in progress)."""
+    import errno
+    import fcntl
+
+    path = paths.locks_dir() / f"{profile}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)
+    return False
 
 
 @contextlib.contextmanager

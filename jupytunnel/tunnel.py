@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jupytunnel import procs, state
-from jupytunnel.errors import JupytunnelError
+from jupytunnel.errors import JupytunnelError, seconds
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
     import socket
 
+    from jupytunnel import runner
     from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
@@ -32,7 +33,9 @@ class Connected(NamedTuple):
 
 
 def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
-    path = "tree" if classic else "lab"
+    """The URL to open: the page the server serves (``ui``, learned by asking it), else a
+    guess from the command (``tree`` for the classic notebook, ``lab``)."""
+    path = server.ui if server.ui is not None else "tree" if classic else "lab"
     base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
     query = f"?token={server.token}" if server.token else ""
     return f"http://127.0.0.1:{port}{base}{path}{query}"
@@ -46,7 +49,7 @@ def hide_token(url: str) -> str:
 def choose_port(profile: Profile, requested: LocalPort | None) -> int:
     wanted = requested if requested is not None else profile.local_port
     if wanted == "auto":
-        if procs.port_free(profile.remote_port):
+        if isinstance(profile.remote_port, int) and procs.port_free(profile.remote_port):
             return profile.remote_port
         return procs.any_free_port()
     if not procs.port_free(wanted):
@@ -70,17 +73,172 @@ def is_up(record: TunnelRecord) -> bool:
     return mux.master_pid(record.control_path) == record.pid
 
 
+STATUS_TIMEOUT = 2.0  # how long status waits for Jupyter's answers, all tunnels together
+
+
+def token_of(record: TunnelRecord) -> str:
+    return record.url.partition("?token=")[2]
+
+
+def check(records: list[TunnelRecord]) -> list[tuple[TunnelRecord, str]]:
+    """Each tunnel with its state: ``up`` (the master answers and Jupyter answers through
+    it), ``stale`` (the master's process lives, but it or the Jupyter behind it does not
+    answer) or ``down``.
+
+    ssh accepts on the local port whether or not anything listens on the far end, so only
+    an answer from Jupyter tells. Every live tunnel is asked at once (one thread, bounded by
+    ``STATUS_TIMEOUT``). A 401/403 to the recorded token means the server was restarted
+    with another one: its runtime info is read again, and the record follows it.
+    """
+    from jupytunnel import httpcheck
+
+    up = [i for i, rec in enumerate(records) if is_up(rec)]
+    # Only our own master may receive the token: the listener on the port must be it (a
+    # master that lost its forward leaves the port to anyone).
+    mine = procs.our_listeners([(records[i].pid, records[i].local_port) for i in up]) if up else []
+    live = [i for i, ok in zip(up, mine, strict=True) if ok]
+    asks = [httpcheck.Ask(records[i].local_port, records[i].base_url, token_of(records[i])) for i in live]
+    codes = dict(zip(live, httpcheck.ask_many(asks, timeout=STATUS_TIMEOUT) if asks else [], strict=True))
+    out: list[tuple[TunnelRecord, str]] = []
+    for i, rec in enumerate(records):
+        code = codes.get(i, -1)
+        if code == 200:  # noqa: PLR2004
+            out.append((rec, "up"))
+        elif code in (401, 403) and token_of(rec):
+            fresh = _follow_new_token(rec)
+            out.append((fresh, "up") if fresh is not None else (rec, "stale"))
+        elif i in codes:
+            out.append((rec, "stale"))  # the tunnel holds, Jupyter behind it does not answer
+        elif procs.alive_and_same(rec.pid, rec.create_time):
+            out.append((rec, "stale"))
+        else:
+            out.append((rec, "down"))
+    return out
+
+
 def record_state(record: TunnelRecord) -> str:
-    """``up``, ``stale`` (process alive but master or port not answering) or ``down``."""
-    if is_up(record) and procs.port_accepts(record.local_port):
-        return "up"
-    if procs.alive_and_same(record.pid, record.create_time):
-        return "stale"
-    return "down"
+    """``up``, ``stale`` or ``down`` (see ``check``)."""
+    return check([record])[0][1]
+
+
+def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
+    """The server behind the tunnel answered 403 to the recorded token: read its runtime
+    info again through the live master (one round trip). The updated record when the server
+    at the recorded endpoint accepts its new token; None otherwise (the record is kept)."""
+    from pathlib import Path
+
+    from jupytunnel import httpcheck, profiles, server
+    from jupytunnel.errors import CommandError, UsageError
+    from jupytunnel.master import Master
+
+    try:
+        profile = profiles.load(record.profile)
+    except (UsageError, JupytunnelError):
+        return None
+    if profile.launcher == "slurm" or record.job is not None:
+        return None  # a job's server is found through its job, by connect
+    master = Master(profile, Path(record.control_path))
+    try:
+        found = server.discover(master, timeout=5.0)
+    except (JupytunnelError, CommandError):
+        return None
+    srv = next((s for s in found.servers if f"{profile.host}:{s.endpoint}" == record.remote), None)
+    if srv is None or not srv.token or not httpcheck.status_ok(record.local_port, srv.base_url, srv.token, timeout=3.0):
+        return None
+    page = record.url.partition("?")[0].rsplit("/", 1)[1]  # the page it served before
+    fresh = record._replace(
+        url=local_url(record.local_port, srv._replace(ui=page), classic=False),
+        server_pid=srv.pid,
+        base_url=srv.base_url,
+    )
+    state.save(fresh)
+    server.remember(profile, srv)
+    return fresh
+
+
+def watch_message(profile: Profile, current: str, *, start_server: bool) -> str:
+    """What ``connect --watch`` says when the tunnel is no longer ``up``."""
+    if current != "stale":
+        return "tunnel down; reconnecting"
+    if start_server and profile.launcher != "none":
+        return "Jupyter no longer answers through the tunnel; starting it again"
+    return "Jupyter no longer answers through the tunnel; waiting for it"
+
+
+def live_record(name: str) -> TunnelRecord:
+    """The record of a tunnel that reaches Jupyter now (its token refreshed if it changed)."""
+    record = state.load(name)
+    if record is None:
+        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    fresh, current = check([record])[0]
+    if current == "stale":
+        raise JupytunnelError(
+            f"{name}: the tunnel is open but Jupyter does not answer through it (stopped or gone); "
+            f"run: jupytunnel connect {name}"
+        )
+    if current != "up":
+        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    return fresh
+
+
+def socket_record(control_path: str, name: str = "?") -> TunnelRecord | None:
+    """A master with no record (a connect killed between starting it and saving the record):
+    the socket in our private runtime folder answers with a PID whose command line names that
+    socket, as ours. Enough of a record to show it and to end it with verified signals."""
+    from jupytunnel import mux
+
+    pid = mux.master_pid(control_path, timeout=1.0)
+    created = procs.create_time(pid) if pid else None
+    if pid is None or created is None or not procs.is_our_master(pid, created, control_path):
+        return None
+    return TunnelRecord(
+        profile=name, pid=pid, create_time=created, control_path=control_path, local_port=0,
+        remote="", host="", started_at=created, url="",
+    )  # fmt: skip
+
+
+def orphans(known: set[str]) -> list[TunnelRecord]:
+    """Masters in the runtime folder that no record names (and no connect is busy with)."""
+    import os
+
+    from jupytunnel import paths
+
+    folder = paths.runtime_dir()
+    try:
+        entries = sorted(e for e in os.listdir(folder) if e.startswith("cm-") and "." not in e)
+    except OSError:
+        return []
+    fresh = [str(folder / e) for e in entries if str(folder / e) not in known]
+    if not fresh:
+        return []
+    names = _socket_names()
+    out = []
+    for path in fresh:
+        name = names.get(path.rsplit("/", 1)[1], "?")
+        if name != "?" and state.lock_busy(name):
+            continue  # a connect is starting it right now
+        rec = socket_record(path, name)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def _socket_names() -> dict[str, str]:
+    """Socket file name -> profile name, for every profile file (the name is hashed)."""
+    from jupytunnel.errors import UsageError
+    from jupytunnel.master import control_path
+    from jupytunnel.profiles import list_names
+
+    try:
+        return {control_path(n).name: n for n in list_names()}
+    except (UsageError, JupytunnelError, OSError):
+        return {}
 
 
 def teardown(record: TunnelRecord | None, master: Master) -> None:
     """End a master we started: ``-O exit``, then verified signals. Never anything else."""
+    if record is None and master.control_path.exists():
+        record = socket_record(master.ctl)  # an orphan: proven ours by its socket and command line
     if master.control_path.exists() and master.pid() is not None:
         master.exit()
     gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=2.0)
@@ -101,7 +259,8 @@ def connect(
     from jupytunnel.master import master_for
 
     deadline = time.monotonic() + timeout
-    with state.profile_lock(profile.name, timeout=timeout + 60):
+    # Waiting for another connect of this profile counts against --timeout too.
+    with state.profile_lock(profile.name, timeout=timeout):
         master = master_for(profile)
         record = state.load(profile.name)
         if record is not None:
@@ -143,6 +302,8 @@ def _no_server(profile: Profile) -> JupytunnelError:
 
         return not_startable(profile)
     where = f"port {profile.remote_port}" if profile.transport == "tcp" else "its socket"
+    if profile.remote_port == "auto" and profile.transport == "tcp":
+        where = "no port remembered (remote_port = auto)"
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host} ({where}); "
         f"start one with: jupytunnel server start {profile.name}"
@@ -158,31 +319,24 @@ def _connect_new(
     tick: Callable[[], None],
 ) -> Connected:
     from jupytunnel import remote
-    from jupytunnel.master import finish_master, start_master
 
     port = choose_port(profile, local_port)
     known = _remembered(profile)
-    forward = _first_forward(profile, port, known)
-    # A server met before is tried first, with its token, as the hand-made recipe does: the
-    # first request through the tunnel proves it (or not). Otherwise the master's first
-    # session reads the runtime files: no second ssh, no second round trip.
+    # A server met before over a route only we can reach (our private socket, a job's node)
+    # is tried first, with its token, as the hand-made recipe does: the first request through
+    # the tunnel proves it (or not). Otherwise the master's first session reads the runtime
+    # files: no second ssh, no second round trip.
     command = None if known else remote.discovery_script(remote.discovery_extra(profile))
-    handshake = start_master(master, forward=forward, command=command)
-    # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
-    import psutil  # noqa: F401 - warms the import that the PID check needs
-
-    from jupytunnel import httpcheck, server
-
+    auto = (local_port if local_port is not None else profile.local_port) == "auto"
     record: TunnelRecord | None = None
     started: ServerInfo | None = None
     try:
-        try:
-            first = finish_master(master, handshake, timeout=_left(deadline))
-        finally:
-            handshake.kill()  # a no-op once ssh is done; else it was cut short
-        # The request to a remembered server travels while we check the master's PID.
-        probe = _ask_known(known, port, deadline)
+        first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
+        from jupytunnel import httpcheck, server
+
         pid, created = _verified_master(master)
+        # The token goes only to our own forward: the listener on the port must be our master.
+        probe = _ask_known(known, port, deadline) if known and procs.our_listeners([(pid, port)])[0] else None
         record = TunnelRecord(
             profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
             local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
@@ -207,13 +361,16 @@ def _connect_new(
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
                 srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick)
-            wanted = _forward_to(profile, port, srv, found.home)
-            if wanted != forward:
-                if forward is not None:  # the remembered server's, which did not answer
-                    master.cancel_forward(forward)
-                master.forward(wanted)
+            if forward is not None and forward != _forward_to(profile, port, srv, found.home):
+                master.cancel_forward(forward)  # the remembered server's, which did not answer
+                forward = None
+            if forward is None:
+                port = _add_forward(profile, master, port, srv, found.home, auto=auto)
         classic = profile.is_classic_notebook or srv.classic
+        if srv.ui is None:  # the page this server served last time: the record is then final
+            srv = srv._replace(ui=_page_known(profile, srv))
         record = record._replace(
+            local_port=port,
             url=local_url(port, srv, classic=classic),
             remote=f"{profile.host}:{srv.endpoint}",
             server_pid=srv.pid,
@@ -222,9 +379,7 @@ def _connect_new(
             node=srv.node,
         )
         state.save(record)
-        if not ready:
-            httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
-            state.save_server(profile.name, srv._asdict())
+        record = _settle(profile, record, srv, ready=ready, deadline=deadline)
     except BaseException:
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
@@ -233,6 +388,129 @@ def _connect_new(
         state.remove(profile.name)
         raise
     return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
+
+
+_PORT_TRIES = 5
+
+
+def _bind_failed(message: str) -> bool:
+    return "Address already in use" in message or "cannot listen to port" in message
+
+
+def _open_master(
+    profile: Profile,
+    master: Master,
+    port: int,
+    known: dict[str, object] | None,
+    command: str | None,
+    deadline: float,
+    *,
+    auto: bool,
+) -> tuple[runner.Result, int, str | None]:
+    """Start the master with its first forward; an automatic local port that another
+    process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again."""
+    from jupytunnel.master import finish_master, start_master
+
+    for attempt in range(_PORT_TRIES):
+        forward = _first_forward(profile, port, known)
+        handshake = start_master(master, forward=forward, command=command)
+        # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
+        import psutil  # noqa: F401 - warms the import that the PID check needs
+
+        from jupytunnel import httpcheck, server  # noqa: F401 - the same
+
+        try:
+            return finish_master(master, handshake, timeout=_left(deadline)), port, forward
+        except JupytunnelError as exc:
+            if not (auto and forward and _bind_failed(str(exc))) or attempt == _PORT_TRIES - 1:
+                raise
+        finally:
+            handshake.kill()  # a no-op once ssh is done; else it was cut short
+        master.remove_stale_socket()
+        port = procs.any_free_port()
+    raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, home: str, *, auto: bool) -> int:
+    """Add the forward to the live master; an automatic local port taken meanwhile by
+    another connect is chosen again. The local port it got."""
+    for attempt in range(_PORT_TRIES):
+        try:
+            master.forward(_forward_to(profile, port, srv, home))
+        except JupytunnelError:  # noqa: PERF203 - at most a few tries, each an ssh round trip
+            # ssh -O forward says only "Port forwarding failed": someone holding the port tells.
+            if not (auto and not procs.port_free(port)) or attempt == _PORT_TRIES - 1:
+                raise
+            port = procs.any_free_port()
+        else:
+            return port
+    raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
+    """Wait until the server answers (unless it did already); remember it; mark a server
+    that asks for a password."""
+    from jupytunnel import server
+
+    if not ready:
+        _wait_ready(profile, record.local_port, srv, deadline)
+        if not srv.token and not srv.password and _asks_password(record.local_port, srv):
+            srv = srv._replace(password=True)
+        if srv.ui is None:
+            srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
+        if state.load_server(profile.name) != {**srv._asdict(), "route": server.route(profile)}:
+            server.remember(profile, srv)  # only when it changed: each write is synced to disk
+    fresh = record._replace(
+        password=srv.password,
+        url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
+    )
+    if fresh != record:
+        state.save(fresh)
+    return fresh
+
+
+def _page_known(profile: Profile, srv: ServerInfo) -> str | None:
+    """The page of this very server (same PID, same route), learned on an earlier connect."""
+    from jupytunnel import server
+
+    known = state.load_server(profile.name)
+    if known is None or known.get("pid") != srv.pid or known.get("route") != server.route(profile):
+        return None
+    ui = known.get("ui")
+    return ui if isinstance(ui, str) else None
+
+
+def _served_page(port: int, srv: ServerInfo, *, classic: bool) -> str:
+    """``lab`` (JupyterLab), ``tree`` (Notebook 7, the classic notebook) or ``""`` (a bare
+    ``jupyter server``, whose ``/lab`` is a 404): the first the server answers for."""
+    from jupytunnel import httpcheck
+
+    for page in ("tree", "lab") if classic or srv.classic else ("lab", "tree"):
+        answer = httpcheck.code(port, srv.base_url, srv.token, path=page, timeout=5.0)
+        if answer is not None and (answer == 200 or 300 <= answer < 400):  # noqa: PLR2004
+            return page
+    return ""
+
+
+def _wait_ready(profile: Profile, port: int, srv: ServerInfo, deadline: float) -> None:
+    from jupytunnel import httpcheck
+
+    try:
+        httpcheck.wait_status(port, srv.base_url, srv.token, deadline=deadline)
+    except httpcheck.TokenRefusedError as exc:
+        raise JupytunnelError(
+            f"{exc} that jupytunnel read for the server on {profile.host} ({srv.where}): its token "
+            f"changed after it wrote that file, or another server answers there; restart it "
+            f"(jupytunnel server stop {profile.name}) or check its token settings"
+        ) from None
+
+
+def _asks_password(port: int, srv: ServerInfo) -> bool:
+    """A server without a token that still refuses ``/api/status`` wants its password
+    (jupyter_server 2 writes ``"password": false`` when the password is set the new way)."""
+    from jupytunnel import httpcheck
+
+    return httpcheck.code(port, srv.base_url, "", path="api/status", timeout=5.0) in (401, 403)
 
 
 def _first_forward(profile: Profile, port: int, known: dict[str, object] | None) -> str | None:
@@ -247,7 +525,10 @@ def _first_forward(profile: Profile, port: int, known: dict[str, object] | None)
             local_port=port, remote_port=int(str(known["port"])), remote_host=str(known["host"])
         )
     if profile.transport == "tcp":
-        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        from jupytunnel import server
+
+        far = server.remote_port(profile)  # None: "auto", and no port remembered yet
+        return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
     return sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
 
 
@@ -258,16 +539,25 @@ def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
     if srv.host is not None and srv.port is not None:
         return sshargs.forward_spec(local_port=port, remote_port=srv.port, remote_host=srv.host)
     if profile.transport == "tcp":
-        return sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
+        return sshargs.forward_spec(local_port=port, remote_port=srv.port)
     sock = server.socket_for(profile, home)
     assert sock is not None
     return sshargs.forward_spec(local_port=port, remote_socket=sock)
 
 
 def _remembered(profile: Profile) -> dict[str, object] | None:
-    """The server this profile reached last, if it still fits the profile."""
+    """The server this profile reached last, if it was reached over the route the profile
+    takes now, and that route ends where only we can listen (our private socket, a job's
+    node). A TCP port on a shared host may have been taken over since by another user: the
+    master's first session reads the runtime files instead (as fast, no token sent)."""
+    if profile.transport == "tcp" and profile.launcher != "slurm":
+        return None
     known = state.load_server(profile.name)
-    return known if known is not None and _matches(profile, known) else None
+    from jupytunnel import server
+
+    if known is None or known.get("route") != server.route(profile):
+        return None
+    return known if _matches(profile, known) else None
 
 
 def _matches(profile: Profile, known: dict[str, object]) -> bool:
@@ -293,7 +583,7 @@ def _ask_known(
     from jupytunnel.remote import ServerInfo
 
     try:
-        info = ServerInfo(**known)  # type: ignore[arg-type]
+        info = ServerInfo(**{k: v for k, v in known.items() if k != "route"})  # type: ignore[arg-type]
     except TypeError:
         return None
     return info, httpcheck.send(port, info.base_url, info.token, timeout=min(10.0, _left(deadline)))
@@ -304,26 +594,46 @@ def _left(deadline: float, cap: float = 3600.0) -> float:
     return max(1.0, min(cap, deadline - time.monotonic()))
 
 
-def disconnect(name: str, *, stop_server: bool = False, profile: Profile | None = None) -> str:
-    """Close the tunnel of ``name``; idempotent. Returns a line for the user."""
+def disconnect(
+    name: str, *, stop_server: bool = False, profile: Profile | None = None, timeout: float = 30.0
+) -> str:
+    """Close the tunnel of ``name``; idempotent. Returns a line for the user.
+
+    ``stop_server``: stop the profile's server too, through the tunnel's master or, with no
+    tunnel, a short master of its own. Bounded by ``timeout``; the local tunnel is closed
+    even when the server could not be reached (a dead link), and then the error says so.
+    """
     from jupytunnel import browser
     from jupytunnel.master import Master, control_path
 
-    with state.profile_lock(name, timeout=60):
+    deadline = time.monotonic() + timeout
+    with state.profile_lock(name, timeout=timeout):
         record = state.load(name)
         master = Master(profile or _stub(name, record), control_path(name))
         live = master.control_path.exists() and master.pid() is not None
-        if record is None and not live:
+        if record is None and not live and not stop_server:
             return f"{name}: no tunnel to close"
+        problem: JupytunnelError | None = None
+        stopped = None
         if stop_server:
             if profile is None:
                 raise JupytunnelError(f"--stop-server needs the profile {name!r}")
-            _stop_server_via(master, profile, live=live)
-        teardown(record, master)
+            try:
+                stopped = _stop_server_via(master, profile, live=live, timeout=_left(deadline, timeout))
+            except JupytunnelError as exc:
+                problem = exc
+        tunnel = record is not None or live
+        if tunnel:
+            teardown(record, master)
         state.remove(name)
         with contextlib.suppress(FileNotFoundError):
             browser.redirect_file(name).unlink()
-        return f"{name}: disconnected" + (" and server stopped" if stop_server else "")
+        closed = "disconnected" if tunnel else "no tunnel to close"
+        if problem is not None:
+            raise JupytunnelError(f"{name}: {closed}, but the server was not stopped: {problem}")
+        if not stop_server:
+            return f"{name}: {closed}"
+        return f"{name}: {closed}" + ("; server stopped" if stopped else "; no server running")
 
 
 def _stub(name: str, record: TunnelRecord | None) -> Profile:
@@ -333,30 +643,47 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
     return Profile(name=name, host=record.host if record else "localhost")
 
 
-def _stop_server_via(master: Master, profile: Profile, *, live: bool) -> None:
-    from jupytunnel import server
+def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: float) -> bool:
+    """Stop the profile's server (or cancel its job); whether there was one."""
+    from jupytunnel.errors import CommandError
     from jupytunnel.master import Master, temporary_master
 
-    if profile.launcher == "slurm":  # the job goes, running or still pending
+    try:
         if live:
-            server.stop_job(Master(profile, master.control_path))
-        else:
-            with temporary_master(profile, timeout=30) as tmp:
-                server.stop_job(tmp)
-        return
-    if live:
-        found = server.find(Master(profile, master.control_path))
-        if found.server is not None:
-            server.stop(Master(profile, master.control_path), found.server)
-        return
-    with temporary_master(profile, timeout=30) as tmp:
-        found = server.find(tmp)
-        if found.server is not None:
-            server.stop(tmp, found.server)
+            return _stop_through(Master(profile, master.control_path), timeout)
+        with temporary_master(profile, timeout=timeout) as tmp:
+            return _stop_through(tmp, timeout)
+    except CommandError as exc:
+        raise JupytunnelError(f"{profile.host} did not answer within {seconds(timeout)} s ({exc})") from None
+
+
+def _stop_through(master: Master, timeout: float) -> bool:
+    from jupytunnel import server
+
+    if master.profile.launcher == "slurm":  # the job goes, running or still pending
+        return server.stop_job(master) is not None
+    found = server.find(master, timeout=timeout, cli_timeout=timeout)
+    if found.server is None:
+        return False
+    server.stop(master, found.server, timeout=timeout)
+    return True
 
 
 def disconnect_all() -> list[str]:
-    return [disconnect(rec.profile) for rec in state.load_all()]
+    """Every recorded tunnel, and every master found by its socket without a record."""
+    from pathlib import Path
+
+    from jupytunnel.master import Master
+
+    records = state.load_all()
+    lines = [disconnect(rec.profile) for rec in records]
+    for orphan in orphans({rec.control_path for rec in records}):
+        if orphan.profile != "?":
+            lines.append(disconnect(orphan.profile))
+            continue
+        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path)))
+        lines.append(f"closed a master without a record (pid {orphan.pid})")
+    return lines
 
 
 def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
@@ -407,12 +734,15 @@ class Status(NamedTuple):
 def status(name: str | None = None) -> list[Status]:
     records = state.load_all() if name is None else [r for r in [state.load(name)] if r]
     out = []
-    for rec in records:
-        current = record_state(rec)
-        job = job_info(rec) if current == "up" else None
-        if job is not None and job["state"] == "GONE":
-            current = "stale"  # the tunnel holds, but the job (and its Jupyter) ended
-        out.append(Status(rec, current, job))
+    if name is None:
+        # A connect killed at the wrong moment leaves a master with no record: shown, so that
+        # `disconnect NAME` or `disconnect --all` can close it.
+        out += [Status(rec, "orphan") for rec in orphans({r.control_path for r in records})]
+    for rec, checked in check(records):
+        # Stale: the master holds but Jupyter does not answer; the job says why (it ended).
+        job = job_info(rec) if checked in ("up", "stale") else None
+        # A job that ended: the tunnel holds, but the job (and its Jupyter) is gone.
+        out.append(Status(rec, "stale" if job is not None and job["state"] == "GONE" else checked, job))
     return out
 
 
@@ -424,17 +754,22 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
     ssh = runner.ssh_binary()
     ctl = str(control_path(profile.name))
     cfg = config_file()
+    from jupytunnel import server
+
     wanted = local_port if local_port is not None else profile.local_port
-    port = profile.remote_port if wanted == "auto" else wanted
+    far = server.remote_port(profile)  # None: remote_port = "auto" and none remembered
+    port = wanted if isinstance(wanted, int) else far or 8888
     lines: list[str] = []
     if wanted == "auto":
         lines.append(f"# local port: auto ({port} when free, else any free port)")
+    if far is None and profile.transport == "tcp":
+        lines.append("# remote port: auto (a free port chosen on the remote at start; forwarded once known)")
     stub = Master(profile, control_path(profile.name))
     # socket transport: the forward is added once the remote home is known (below)
     slurm = profile.launcher == "slurm"
     fwd = (
-        sshargs.forward_spec(local_port=port, remote_port=profile.remote_port)
-        if profile.transport == "tcp" and not slurm
+        sshargs.forward_spec(local_port=port, remote_port=far)
+        if profile.transport == "tcp" and not slurm and far is not None
         else None
     )
     lines.append("# the master; its first session reads the remote Jupyter runtime files")

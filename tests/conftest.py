@@ -105,3 +105,26 @@ def jt(rig: Rig) -> Iterator[JT]:
 @pytest.fixture
 def remote_port() -> int:
     return free_port()
+
+
+OTHER_USER = "jtother"
+
+
+@pytest.fixture(scope="session")
+def other_user() -> str:
+    """A second local Unix user (a colleague on a shared host), created when we are root."""
+    import pwd
+    import shutil
+
+    try:
+        pwd.getpwnam(OTHER_USER)
+    except KeyError:
+        if os.geteuid() != 0 or shutil.which("useradd") is None:
+            pytest.skip("needs a second local user: run as root (useradd) or create 'jtother'")
+        made = subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/bin/sh", OTHER_USER],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        if made.returncode not in (0, 9):  # 9: created meanwhile by another worker
+            pytest.skip(f"useradd failed: {made.stderr.strip()}")
+    return OTHER_USER

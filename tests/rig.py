@@ -148,8 +148,12 @@ class Rig:
         }
         (self.root / "screens").mkdir(mode=0o700)
         # A login shell (the Slurm batch script runs as one) starts from /etc/profile's PATH,
-        # as on a real machine; the user's ~/.profile puts their Python back in front.
-        (self.home / ".profile").write_text(f'PATH="{VENV_BIN}:$PATH"; export PATH\n')
+        # as on a real machine; the user's ~/.profile puts their Python back in front and,
+        # as Debian's skeleton does, reads ~/.bashrc under bash (where `module` may live).
+        (self.home / ".profile").write_text(
+            f'PATH="{VENV_BIN}:$PATH"; export PATH\n'
+            'if [ -n "${BASH_VERSION-}" ] && [ -f "$HOME/.bashrc" ]; then . "$HOME/.bashrc"; fi\n'
+        )
         self.client_key = self.root / "client_key"
         subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(self.client_key)], check=True)
         shutil.copy(f"{self.client_key}.pub", self.root / "authorized_keys")

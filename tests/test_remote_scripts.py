@@ -142,3 +142,24 @@ def test_socket_path_too_long_is_refused() -> None:
 
     with pytest.raises(JupytunnelError, match="longer than Unix sockets allow"):
         remote.socket_path("/home/" + "u" * 40, "p" * 60)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_auto_remote_port_is_chosen_with_jupyters_python(shell: str, tmp_path: Path) -> None:
+    """remote_port = "auto": the interpreter named by `jupyter`'s first line picks a free
+    port, which lands in the private port file and a marker, and in the Jupyter command line."""
+    fake = tmp_path / "bin" / "jupyter"
+    fake.parent.mkdir()
+    fake.write_text(f"#!{sys.executable}\n")
+    fake.chmod(0o755)
+    (tmp_path / ".local/state/jupytunnel").mkdir(parents=True)
+    profile = Profile(name="p", host="h", remote_port="auto", jupyter="jupyter server")
+    script = launchers.choose_port(profile, "1") + f"echo {launchers.jupyter_line(profile, sock=None)}\n"
+    out = run_in(shell, remote.PRELUDE + script, tmp_path, PATH=f"{fake.parent}:{os.environ['PATH']}")
+    marker, line = out.stdout.splitlines()
+    port = int(marker.removeprefix(f"{remote.MARK} port "))
+    assert 1024 <= port <= 65535
+    assert line == f"jupyter server --no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0"
+    assert (tmp_path / ".local/state/jupytunnel/p.port").read_text() == f"{port}\n"
+    fixed = Profile(name="p", host="h", remote_port=9999)
+    assert launchers.choose_port(fixed, "1") == ""

@@ -175,7 +175,10 @@ def test_remote_port_taken_names_the_failure(rig: Rig, jt: JT) -> None:
         jt.profile("busy", remote_port=port)
         out = jt.run("connect", "busy", "--timeout", "40")
     assert out.returncode == 1
-    assert "not available" in out.stderr or "in use" in out.stderr
+    assert out.stderr == (
+        f"jupytunnel: remote port {port} on target is already in use (another server, maybe another user's); "
+        "set remote_port = \"auto\" in profile 'busy' to pick a free one, or transport = \"socket\"\n"
+    )
     assert not (jt.state_dir / "tunnels" / "busy.json").exists()
     assert procs_with(str(jt.runtime_dir)) == []
     assert jupyter_on_port(port) == []

@@ -331,3 +331,28 @@ def _in_job(job_id: str) -> list[psutil.Process]:
 def _of_job(p: psutil.Process, job_id: str) -> bool:
     env = p.info.get("environ") or {}
     return env.get("SLURM_JOB_ID") == job_id and p.info.get("status") != psutil.STATUS_ZOMBIE
+
+
+def test_walkthrough_setup_lines_in_the_batch_job(slurm: SlurmCluster, jt: JT) -> None:
+    """README walk-through 3's setup lines (Lmod's `module` function, `source` of an activate
+    script) on a compute node: the batch script runs under the login shell as a login shell."""
+    from test_login_shells import SETUP, lab_home
+
+    lab_home(jt.rig.home, f'#!/bin/sh\nexec {Path(sys.executable).parent}/jupyter "$@"\n')
+    try:
+        jt.profile("lab", launcher="slurm", setup=list(SETUP), slurm={"sbatch_args": [TIME_LIMIT]})
+        doctor = jt.run("doctor", "lab", "--json", timeout=120)
+        checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+        assert checks["jupyter lab"]["status"] == "ok", checks
+        first = run_json(jt.run("connect", "lab", "--json", "--timeout", "90", timeout=120))
+        assert api_status(first["url"]) == 200
+        pid = slurm.host_pid(int(str(_record(jt, "lab")["server_pid"])))
+        assert pid is not None
+        environ = psutil.Process(pid).environ()
+        assert environ["JT_MODULE"] == "python/3.11"
+        assert environ["VIRTUAL_ENV"] == f"{jt.rig.home}/venvs/lab"
+        assert environ["SLURM_JOB_ID"] == first["job"]["id"]
+    finally:
+        jt.run("server", "stop", "lab", timeout=60)
+        for rc in (".bashrc", ".zshenv"):
+            (jt.rig.home / rc).unlink(missing_ok=True)

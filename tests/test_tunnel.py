@@ -43,7 +43,8 @@ def test_connect_status_disconnect(rig: Rig, jt: JT, server: int, route: str) ->
     jt.profile("aura", remote_port=server, launcher="none", **route_keys(rig, route))
     out = run_json(jt.run("connect", "aura", "--json"))
     assert set(out) >= {"profile", "url", "local_port", "remote", "pid", "control_path"}
-    assert out["url"].startswith(f"http://127.0.0.1:{out['local_port']}/lab?token=")
+    # A bare `jupyter server` (what the rig runs) serves neither /lab nor /tree: the URL is its root.
+    assert out["url"].startswith(f"http://127.0.0.1:{out['local_port']}/?token=")
     assert api_status(out["url"]) == 200
     # The local listener binds 127.0.0.1 only, never all interfaces.
     listeners = [c.laddr for c in psutil.Process(out["pid"]).net_connections("tcp") if c.status == psutil.CONN_LISTEN]

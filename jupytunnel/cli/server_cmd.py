@@ -190,6 +190,25 @@ def logs(
     print(text, end="")
 
 
+@app.command("password")
+def password(name: ProfileName) -> None:
+    """Set or change the password of the profile's Jupyter (asked without echo; piped: stdin's first line).
+
+    Example: jupytunnel server password aura
+    """
+    from jupytunnel import master, state
+    from jupytunnel import password as remote_password
+
+    profile = _profile(name)
+    if GLOBALS.dry_run:
+        plan_session(profile, [remote_password.password_script(profile)])
+        return
+    secret = remote_password.ask()
+    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+        where = remote_password.set_remote(m, secret)
+    print(f"{name}: password set in {where} on {profile.host}; a running server keeps its old settings until restarted")
+
+
 def _profile(name: str) -> Profile:
     """The profile, or the ssh host NAME names (as ``connect`` takes it on a first run)."""
     from jupytunnel import hosts

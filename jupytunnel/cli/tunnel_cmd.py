@@ -13,7 +13,7 @@ from jupytunnel.cli.common import (
     WideFlag,
     complete_profile,
 )
-from jupytunnel.errors import JupytunnelError, UsageError
+from jupytunnel.errors import UsageError
 
 
 def connect(
@@ -64,6 +64,7 @@ def disconnect(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Close every recorded tunnel.")] = False,
     stop_server: Annotated[bool, typer.Option("--stop-server", help="Stop the remote Jupyter server too.")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 30.0,
 ) -> None:
     """Close a tunnel (only what jupytunnel started, verified by PID and start time).
 
@@ -83,9 +84,11 @@ def disconnect(
         print("\n".join(lines) if lines else "no tunnels to close")
         return
     assert name is not None
+    from jupytunnel.actions import parse_timeout
+
     # A host connected without a profile (a first run) is addressed as connect took it.
     profile = hosts.profile_or_host(name, check=False)[0] if stop_server else None
-    print(tunnel.disconnect(name, stop_server=stop_server, profile=profile))
+    print(tunnel.disconnect(name, stop_server=stop_server, profile=profile, timeout=parse_timeout(timeout)))
 
 
 def _plan_disconnect(names: list[str]) -> None:
@@ -113,7 +116,7 @@ def status(
     show_token: Annotated[bool, typer.Option("--show-token", help="Show the token in URLs.")] = False,
     wide: WideFlag = False,
 ) -> None:
-    """Show recorded tunnels: up, stale (process alive, not answering) or down.
+    """Show recorded tunnels: up, stale (tunnel open, Jupyter not answering) or down.
 
     The table fits the terminal (the URL shown as its port); --wide shows every column whole.
 
@@ -132,12 +135,10 @@ def open_(
 
     Example: jupytunnel open aura --show-token
     """
-    from jupytunnel import actions, browser, state, tunnel
+    from jupytunnel import actions, browser, tunnel
 
     actions.require_known(name)
-    record = state.load(name)
-    if record is None or tunnel.record_state(record) != "up":
-        raise JupytunnelError(f"{name} has no live tunnel; run: jupytunnel connect {name}")
+    record = tunnel.live_record(name)  # refuses a stale tunnel, follows a new token
     if GLOBALS.dry_run:
         print(f"# would open {tunnel.hide_token(record.url)}")
         return
