@@ -281,9 +281,9 @@ class _Multiplexer:
             + f"(umask 077; export -p > {_remote_file(profile, '.env')})\n"
             # The shell running this script (the login shell) runs the session's script too.
             + "_jt_sh=$(readlink /proc/$$/exe 2>/dev/null) || "
-            + '_jt_sh=$(command -v "$(ps -o comm= -p $$)") || _jt_sh=sh\n'
-            + 'case "$_jt_sh" in */*) ;; *) _jt_sh=sh;; esac\n'
-            + 'case "$_jt_sh" in *[!A-Za-z0-9/._+-]*) _jt_sh=sh;; esac\n'
+            + '_jt_sh=$(command -v "$(ps -o comm= -p $$)") || _jt_sh="sh"\n'
+            + 'case "$_jt_sh" in */*) ;; *) _jt_sh="sh";; esac\n'
+            + 'case "$_jt_sh" in *[!A-Za-z0-9/._+-]*) _jt_sh="sh";; esac\n'
             + f"(umask 077; printf '%s\\n' \"$_jt_sh\" > {_remote_file(profile, '.shell')})\n"
             + self._start(profile, sock)
             + say(f"started {name}", "3")

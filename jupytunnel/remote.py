@@ -31,7 +31,9 @@ CSH_GUARD = (
     "# shellcheck disable=SC2121,SC2154\n"  # the `set` and the variable are for csh
     f'set _jt_csh=exit\ntest "$_jt_csh" = exit && echo "{MARK} error csh"\n'
 )
-PRELUDE = CSH_GUARD + (
+# What a script run by a shell we chose (sh, bash) needs: no csh guard, whose `set` would
+# clobber the script's $1.
+POSIX_PRELUDE = (
     # NO_EQUALS: zsh would take tmux's `-t =NAME` for the path of a command NAME.
     '[ -n "${ZSH_VERSION-}" ] && setopt NULL_GLOB SH_WORD_SPLIT NO_EQUALS 2>/dev/null\n'
     "_jt_cmd() { tr '\\000' ' ' < \"/proc/$1/cmdline\" 2>/dev/null || ps -o args= -p \"$1\" 2>/dev/null; }\n"
@@ -43,6 +45,7 @@ PRELUDE = CSH_GUARD + (
     '[ "$(ps -o lstart= -p "$_jt_p" 2>/dev/null)" = "$_jt_s" ] || return 1; '
     'case "$(_jt_cmd "$_jt_p")" in *"$_jt_m"*) return 0;; esac; return 1; }\n'
 )
+PRELUDE = CSH_GUARD + POSIX_PRELUDE
 
 
 def say(text: str, fd: str = "1") -> str:

@@ -21,7 +21,17 @@ import shlex
 from typing import NamedTuple
 
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import MARK, PRELUDE, REMOTE_DIR, cd_line, command_line, jupyter_cli, say, setup_lines
+from jupytunnel.remote import (
+    MARK,
+    POSIX_PRELUDE,
+    PRELUDE,
+    REMOTE_DIR,
+    cd_line,
+    command_line,
+    jupyter_cli,
+    say,
+    setup_lines,
+)
 from jupytunnel.run_launchers import RunLauncher, job_name
 
 RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")
@@ -176,7 +186,8 @@ def job_script(profile: Profile, *, kernel: str | None) -> str:
         # A run ignores hangups as under nohup, whatever launched it: tmux hung up a job
         # started from a non-interactive ssh session at once (seen on tmux 3.3).
         "trap '' HUP\n"
-        + PRELUDE
+        # job.sh runs under the shell the start script chose, never a csh; and $1 is the run id.
+        + POSIX_PRELUDE
         + PROC_HELPERS
         + "RUNDIR=$(pwd) || exit 1\n"
         + "JUPYTUNNEL_RUN_DIR=$RUNDIR; export JUPYTUNNEL_RUN_DIR\n"

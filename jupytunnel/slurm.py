@@ -21,7 +21,7 @@ import shlex
 from typing import NamedTuple
 
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import MARK, PRELUDE, REMOTE_DIR, cd_line, command_line, say, setup_lines
+from jupytunnel.remote import MARK, POSIX_PRELUDE, PRELUDE, REMOTE_DIR, cd_line, command_line, say, setup_lines
 
 # Job states in which the job still holds (or waits for) an allocation: ``squeue -o %T``.
 ACTIVE_STATES = frozenset(
@@ -69,7 +69,7 @@ def batch_script(profile: Profile) -> str:
     missing = say(f"error command not found on the compute node: {word}")
     no_token = say("error no token (the private folder is not shared with the node?)")
     return (
-        PRELUDE
+        POSIX_PRELUDE  # the interpreter line names a POSIX shell: no csh guard here
         + f"D={REMOTE_DIR}\n"
         + f"RT=\"$D\"/{shlex.quote(profile.name + '.rt')}\n"
         + "umask 077\n"

@@ -117,7 +117,7 @@ def test_profile_remove_of_a_busy_profile_closes_tunnel_and_server(rig: Rig, jt:
 
     done = jt.run("profile", "remove", "busy", "--force")
     assert done.returncode == 0, done.stderr
-    assert "disconnected and server stopped" in done.stdout
+    assert "disconnected; server stopped" in done.stdout
     assert not path.exists()
     assert wait_gone([master, server], timeout=20) == []
     assert not (jt.state_dir / "servers" / "busy.json").exists()

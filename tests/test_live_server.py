@@ -159,7 +159,7 @@ def test_watch_with_launcher_none_says_so_and_waits(rig: Rig, jt: JT) -> None:
         wait_for(lambda: "waiting for it" in err.read_text(), 30, "--watch to notice the dead server")
         assert proc.poll() is None  # it keeps waiting
         again = start_server_by_hand(rig, port)
-        wait_for(lambda: "reconnected" in err.read_text(), 60, "--watch to reconnect to the new server")
+        wait_for(lambda: "up again after" in err.read_text(), 60, "--watch to reconnect to the new server")
         assert api_status(str(record(jt, "aura")["url"])) == 200
     finally:
         _end(proc)
