@@ -372,6 +372,11 @@ def kill_session_script(session: str, multiplexer: str) -> str:
     return ""
 
 
+# The logs scripts' exit code when the server has written no log yet: not 1 (tail's own
+# failures) and not 255 (ssh's).
+NO_LOG = 3
+
+
 def follow_logs_script(profile: str, lines: int) -> str:
     """``tail -f`` the server's log until the ssh session ends.
 
@@ -382,7 +387,7 @@ def follow_logs_script(profile: str, lines: int) -> str:
     return (
         PRELUDE
         + f"_jt_f={log_path_expr(profile)}\n"
-        + "[ -f \"$_jt_f\" ] || { echo '(no log yet)'; exit 1; }\n"
+        + f'[ -f "$_jt_f" ] || exit {NO_LOG}\n'
         + f'tail -n {int(lines)} -f "$_jt_f" </dev/null &\n'
         + "_jt_t=$!\n"
         + "cat >/dev/null\n"
@@ -391,4 +396,11 @@ def follow_logs_script(profile: str, lines: int) -> str:
 
 
 def logs_script(profile: str, lines: int) -> str:
-    return PRELUDE + f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"
+    """The log's last lines; exit ``NO_LOG`` when there is none yet. tail's own errors
+    (say, an unreadable log) keep their message and exit code, as ssh's failures keep 255."""
+    return (
+        PRELUDE
+        + f"_jt_f={log_path_expr(profile)}\n"
+        + f'[ -f "$_jt_f" ] || exit {NO_LOG}\n'
+        + f'tail -n {int(lines)} "$_jt_f"\n'
+    )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from jupytunnel import launchers, remote
 from jupytunnel.errors import CommandError, JupytunnelError, seconds
-from jupytunnel.master import Master, ssh_message
+from jupytunnel.master import SSH_FAILED, Master, ssh_message
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import Discovery, ServerInfo
 
@@ -23,7 +23,7 @@ def discover(
 ) -> Discovery:
     """Read the remote runtime info files through the master (one round trip)."""
     result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
-    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
+    if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     found = remote.parse_discovery(result.stdout)
     remote.refuse_csh(found.markers, master.profile)
@@ -331,7 +331,15 @@ def logs(master: Master, lines: int) -> str:
         from jupytunnel import jobs
 
         return jobs.logs(master, lines)
-    return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout
+    result = master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT)
+    if result.returncode == SSH_FAILED:
+        raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
+    if result.returncode == remote.NO_LOG:
+        raise JupytunnelError(f"{master.profile.name}: no log yet")
+    if result.returncode != 0:
+        said = result.stderr.strip().splitlines()[-1:] or ["no message"]
+        raise JupytunnelError(f"{master.profile.name}: reading the log failed (exit {result.returncode}): {said[0]}")
+    return result.stdout
 
 
 def follow_logs(master: Master, lines: int) -> int:

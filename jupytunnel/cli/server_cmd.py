@@ -181,12 +181,14 @@ def logs(
         with master.temporary_master(profile, timeout=timeout) as m:
             code = server.follow_logs(m, lines)
         if code != 0:
-            raise JupytunnelError(f"{name}: no log" if code == 1 else f"{name}: ssh ended with exit {code}")
+            raise JupytunnelError(
+                f"{name}: no log yet" if code == remote.NO_LOG else f"{name}: ssh ended with exit {code}"
+            )
         return
     with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=timeout) as m:
         text = server.logs(m, lines)
     if not text:
-        raise JupytunnelError(f"{name}: no log")
+        raise JupytunnelError(f"{name}: no log yet")
     print(text, end="")
 
 
