@@ -22,7 +22,7 @@ from rig import Rig, free_port
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 pytestmark = pytest.mark.integration
 
@@ -262,7 +262,7 @@ def test_watch_says_each_change_once_and_ctrl_c_is_130(jt: JT, server: int) -> N
 
         def back() -> bool:
             try:
-                return json.loads(record.read_text())["pid"] != first
+                return bool(json.loads(record.read_text())["pid"] != first)
             except (OSError, ValueError):
                 return False
 
