@@ -700,7 +700,6 @@ def render_all(tree: Node | None = None) -> dict[str, str]:
 @dataclasses.dataclass(frozen=True)
 class Target:
     path: Path
-    rc_line: str | None  # what the user may have to add to their rc file
     note: str  # one sentence for people: how the shell picks the script up
 
 
@@ -725,14 +724,14 @@ def install_target(shell: str, env: dict[str, str] | None = None) -> Target:
         path = base / "completions" / PROG
         line = f"source {path}"
         note = f"bash-completion loads it in new shells; without bash-completion, add to ~/.bashrc: {line}"
-        return Target(path, line, note)
+        return Target(path, note)
     if shell == "zsh":
         path = _home(env) / ".zfunc" / FILE_NAMES["zsh"]
         line = "fpath=(~/.zfunc $fpath); autoload -Uz compinit && compinit"
-        return Target(path, line, f"add to ~/.zshrc if it is not there yet, then open a new shell: {line}")
+        return Target(path, f"add to ~/.zshrc if it is not there yet, then open a new shell: {line}")
     if shell == "fish":
         path = _xdg(env, "XDG_CONFIG_HOME", ".config") / "fish" / "completions" / FILE_NAMES["fish"]
-        return Target(path, None, "fish loads it by itself in new shells")
+        return Target(path, "fish loads it by itself in new shells")
     raise ValueError(f"unknown shell {shell!r}; expected one of {', '.join(SHELLS)}")
 
 

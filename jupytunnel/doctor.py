@@ -29,8 +29,10 @@ SERVER_SOCKET_MIN: Version = (1, 9)  # jupyter_server's --sock
 # sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included; ssh binds
 # a temporary name (the control path plus ".XXXXXXXXXXXXXXXX") and renames it.
 SUN_PATH = 104 if sys.platform == "darwin" else 108
-SSH_TEMP_SUFFIX = 17
-LOCAL_TIMEOUT = 10.0
+SSH_TEMP_SUFFIX = 17  # len(".XXXXXXXXXXXXXXXX")
+LOCAL_TIMEOUT = 10.0  # a local ssh -V or rsync --version: instant, unless something is badly wrong
+# Another command of the profile may hold its lock for the whole of its own --timeout.
+LOCK_MARGIN = 60.0
 MARK = "==jupytunnel-doctor=="
 SETUP_STDERR_LINES = 5  # of a failing setup line, sent back to say why
 
@@ -543,7 +545,7 @@ def check_remote(profile: Profile, *, timeout: float) -> list[Check]:
 
     try:
         with (
-            state.profile_lock(profile.name, timeout=timeout + 60),
+            state.profile_lock(profile.name, timeout=timeout + LOCK_MARGIN),
             master.temporary_master(batch_profile(profile), timeout=timeout) as m,
         ):
             result = m.run(remote_script(profile), timeout=timeout)

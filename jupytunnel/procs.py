@@ -8,8 +8,6 @@ import signal
 import socket
 import time
 
-from jupytunnel.errors import JupytunnelError
-
 # psutil rounds create times to the clock tick; two reads of one process agree exactly,
 # a recycled PID differs by far more than this.
 _CREATE_TIME_TOLERANCE = 0.05
@@ -196,18 +194,3 @@ def _holds_socket(pid: int, inodes: set[str]) -> bool:
         except OSError:  # noqa: PERF203 - a descriptor closed meanwhile
             continue
     return False
-
-
-def listeners_of(pid: int) -> list[tuple[str, int]]:
-    """The TCP addresses a process listens on (tests check the tunnel binds 127.0.0.1 only)."""
-    import psutil
-
-    try:
-        conns = psutil.Process(pid).net_connections(kind="tcp")
-    except (psutil.Error, OSError) as exc:
-        raise JupytunnelError(f"cannot inspect pid {pid}: {exc}") from None
-    return [(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
-
-
-def now() -> float:
-    return time.time()

@@ -19,6 +19,11 @@ MARK = "==jupytunnel=="
 REMOTE_DIR = '"$HOME"/.local/state/jupytunnel'
 # Unix socket paths must fit sun_path (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 103
+# stop_script's wait for a server to go, in steps of 0.1 s: jupyter's own stop gets
+# TERM_AFTER_STEPS (2 s), then SIGTERM until STOP_STEPS (10 s), then SIGKILL.
+STOP_STEP = 0.1
+TERM_AFTER_STEPS = 20
+STOP_STEPS = 100
 
 # Every script starts with this. zsh, as a login shell, aborts a script on a glob that
 # matches nothing (there is rarely an nbserver-*.json) and does not split words; these
@@ -354,9 +359,9 @@ def stop_script(profile: Profile, server: ServerInfo, *, session: str | None, mu
         + f"{cli} {sub} stop {shlex.quote(server.endpoint)} >/dev/null 2>&1\n"
         # jupyter's stop can be missing from PATH or refuse; SIGTERM makes the server shut
         # down cleanly too. Bounded: 10 s, then SIGKILL; each signal only after the check.
-        + "i=0; while _jt_ok && [ $i -lt 100 ]; do\n"
-        + f"  [ $i -eq 20 ] && _jt_ok && kill -TERM {pid} 2>/dev/null\n"
-        + "  sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))\n"
+        + f"i=0; while _jt_ok && [ $i -lt {STOP_STEPS} ]; do\n"
+        + f"  [ $i -eq {TERM_AFTER_STEPS} ] && _jt_ok && kill -TERM {pid} 2>/dev/null\n"
+        + f"  sleep {STOP_STEP} 2>/dev/null || sleep 1; i=$((i+1))\n"
         + "done\n"
         + f"_jt_ok && kill -KILL {pid} 2>/dev/null\n"
         + f'[ "$(sed -n 1p {pidfile} 2>/dev/null)" = {pid} ] && rm -f {pidfile}\n'
@@ -375,6 +380,11 @@ def kill_session_script(session: str, multiplexer: str) -> str:
     return ""
 
 
+# The logs scripts' exit code when the server has written no log yet: not 1 (tail's own
+# failures) and not 255 (ssh's).
+NO_LOG = 3
+
+
 def follow_logs_script(profile: str, lines: int) -> str:
     """``tail -f`` the server's log until the ssh session ends.
 
@@ -385,7 +395,7 @@ def follow_logs_script(profile: str, lines: int) -> str:
     return (
         PRELUDE
         + f"_jt_f={log_path_expr(profile)}\n"
-        + "[ -f \"$_jt_f\" ] || { echo '(no log yet)'; exit 1; }\n"
+        + f'[ -f "$_jt_f" ] || exit {NO_LOG}\n'
         + f'tail -n {int(lines)} -f "$_jt_f" </dev/null &\n'
         + "_jt_t=$!\n"
         + "cat >/dev/null\n"
@@ -394,4 +404,11 @@ def follow_logs_script(profile: str, lines: int) -> str:
 
 
 def logs_script(profile: str, lines: int) -> str:
-    return PRELUDE + f"tail -n {int(lines)} {log_path_expr(profile)} 2>/dev/null || echo '(no log yet)'\n"
+    """The log's last lines; exit ``NO_LOG`` when there is none yet. tail's own errors
+    (say, an unreadable log) keep their message and exit code, as ssh's failures keep 255."""
+    return (
+        PRELUDE
+        + f"_jt_f={log_path_expr(profile)}\n"
+        + f'[ -f "$_jt_f" ] || exit {NO_LOG}\n'
+        + f'tail -n {int(lines)} "$_jt_f"\n'
+    )

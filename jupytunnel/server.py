@@ -9,13 +9,28 @@ from collections.abc import Callable
 
 from jupytunnel import launchers, remote
 from jupytunnel.errors import CommandError, JupytunnelError, seconds
-from jupytunnel.master import Master, ssh_message
+from jupytunnel.master import SSH_FAILED, Master, ssh_message
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import Discovery, ServerInfo
 
+# One remote script through the master: login shell, setup lines (module loads can take
+# seconds on a busy login node) and the script itself.
 ROUND_TRIP_TIMEOUT = 20.0
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.1  # between polls for the runtime file of a server that is starting
+# Between ``jupyter server list`` fallbacks while waiting: each one starts a Python on the remote.
 CLI_POLL_INTERVAL = 2.0
+# ``jupyter server list`` starts a Python and imports jupyter_server: many seconds on a
+# loaded login node or a network file system.
+CLI_LIST_TIMEOUT = 60.0
+# Every remote call gets at least this long, even with the deadline passed, so that what it
+# reports (a setup line's error) still arrives.
+MIN_CALL_TIME = 1.0
+# The abort script waits up to 10 s for the half-started server (remote.stop_script's loop),
+# plus the round trip.
+ABORT_TIMEOUT = 30.0
+# ``server stop``: jupyter's own stop, then up to 10 s of signals, through setup lines.
+STOP_TIMEOUT = 60.0
+JUPYTER_DEFAULT_PORT = 8888  # where jupyter server listens when told nothing
 
 
 def discover(
@@ -23,14 +38,14 @@ def discover(
 ) -> Discovery:
     """Read the remote runtime info files through the master (one round trip)."""
     result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
-    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure, not the script's
+    if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     found = remote.parse_discovery(result.stdout)
     remote.refuse_csh(found.markers, master.profile)
     return found
 
 
-def list_with_cli(master: Master, *, timeout: float = 60.0) -> list[ServerInfo]:
+def list_with_cli(master: Master, *, timeout: float = CLI_LIST_TIMEOUT) -> list[ServerInfo]:
     """Fallback: ``jupyter server list --json`` in the profile's setup environment (slow).
 
     Only setup lines can make that environment look elsewhere than the discovery script
@@ -104,7 +119,7 @@ def find(
     *,
     discovered: Discovery | None = None,
     timeout: float = ROUND_TRIP_TIMEOUT,
-    cli_timeout: float = 60.0,
+    cli_timeout: float = CLI_LIST_TIMEOUT,
 ) -> Found:
     """The profile's server: from the runtime files (``discovered``, or read now), else from
     the Jupyter CLI in the setup lines' environment. A Slurm profile's server is its job's."""
@@ -204,7 +219,7 @@ def start(
         _abort(master, launcher)
         raise
     try:
-        remaining = max(1.0, deadline - time.monotonic())
+        remaining = max(MIN_CALL_TIME, deadline - time.monotonic())
         ready = wait_ready(master, launcher, started, timeout=remaining, tick=tick, runtime_dir=runtime_dir)
     except BaseException:
         _abort(master, launcher)
@@ -240,14 +255,15 @@ def _abort(master: Master, launcher: launchers.Launcher) -> None:
     """A half-started server is worse than none: end it, whatever went wrong, even when the
     start script itself was cut off (it leaves a pid file or a named session)."""
     with contextlib.suppress(CommandError, KeyboardInterrupt):
-        master.run(launcher.abort_script(master.profile), timeout=30)
+        master.run(launcher.abort_script(master.profile), timeout=ABORT_TIMEOUT)
 
 
 def not_startable(profile: Profile) -> JupytunnelError:
     """``launcher = "none"``: we never start it; say how to."""
+    port = remote_port(profile) or JUPYTER_DEFAULT_PORT
     return JupytunnelError(
         f"no Jupyter server for profile {profile.name!r} on {profile.host}, and its launcher is 'none': "
-        f"start it there (for example: {profile.jupyter} --no-browser --port={remote_port(profile) or 8888}), "
+        f"start it there (for example: {profile.jupyter} --no-browser --port={port}), "
         "then connect again"
     )
 
@@ -269,7 +285,7 @@ def wait_ready(
     cli_every = CLI_POLL_INTERVAL if profile.setup and runtime_dir is None else None
     next_cli = time.monotonic() + (cli_every or 0)
     while True:
-        left = max(1.0, deadline - time.monotonic())
+        left = max(MIN_CALL_TIME, deadline - time.monotonic())
         found = discover(master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left))
         chosen = _marker(found.markers, "port")  # remote_port = "auto": what the start chose
         if profile.remote_port == "auto" and chosen and chosen.isdigit():
@@ -302,7 +318,7 @@ def wait_ready(
         time.sleep(POLL_INTERVAL)  # the next poll; readiness itself is the runtime file
 
 
-def stop(master: Master, server: ServerInfo, *, timeout: float = 60) -> None:
+def stop(master: Master, server: ServerInfo, *, timeout: float = STOP_TIMEOUT) -> None:
     profile = master.profile
     if profile.launcher == "slurm":
         stop_job(master)
@@ -331,7 +347,15 @@ def logs(master: Master, lines: int) -> str:
         from jupytunnel import jobs
 
         return jobs.logs(master, lines)
-    return master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT).stdout
+    result = master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT)
+    if result.returncode == SSH_FAILED:
+        raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
+    if result.returncode == remote.NO_LOG:
+        raise JupytunnelError(f"{master.profile.name}: no log yet")
+    if result.returncode != 0:
+        said = result.stderr.strip().splitlines()[-1:] or ["no message"]
+        raise JupytunnelError(f"{master.profile.name}: reading the log failed (exit {result.returncode}): {said[0]}")
+    return result.stdout
 
 
 def follow_logs(master: Master, lines: int) -> int:

@@ -38,8 +38,6 @@ BLOCK_DEFAULTS: tuple[tuple[str, str], ...] = (
 SINGLE_VALUED = frozenset(
     {"hostname", "user", "port", "proxyjump", "proxycommand"} | {k.lower() for k, _ in BLOCK_DEFAULTS}
 )
-# Options whose value is the rest of the line, never split or unquoted by ssh.
-_REST_OF_LINE = frozenset({"proxycommand", "localcommand", "remotecommand", "knownhostscommand"})
 
 _START_RE = re.compile(rb"# >>> jupytunnel (\S+) >>>")
 _END_RE = re.compile(rb"# <<< jupytunnel (\S+) <<<")

@@ -74,6 +74,20 @@ def is_up(record: TunnelRecord) -> bool:
 
 
 STATUS_TIMEOUT = 2.0  # how long status waits for Jupyter's answers, all tunnels together
+# One round trip through a live master (read the runtime files, a job's state): well under a
+# second on a working link, so a link that takes longer than this is as good as gone.
+MASTER_ROUND_TRIP = 5.0
+# One HTTP request through a tunnel that is up: milliseconds; more means the server is stuck.
+TUNNEL_REQUEST_TIMEOUT = 3.0
+# A first request to a page or /api/status of a server that just started: the server may
+# still be loading its extensions.
+PAGE_PROBE_TIMEOUT = 5.0
+# A master on a local socket answers ``-O check`` in milliseconds, or not at all.
+MUX_CHECK_TIMEOUT = 1.0
+# After ``-O exit``, how long the master gets to go by itself before the verified signals.
+MASTER_EXIT_WAIT = 2.0
+# connect's and disconnect's --timeout when the caller gives none.
+DEFAULT_TIMEOUT = 30.0
 
 
 def token_of(record: TunnelRecord) -> str:
@@ -139,11 +153,15 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
         return None  # a job's server is found through its job, by connect
     master = Master(profile, Path(record.control_path))
     try:
-        found = server.discover(master, timeout=5.0)
+        found = server.discover(master, timeout=MASTER_ROUND_TRIP)
     except (JupytunnelError, CommandError):
         return None
     srv = next((s for s in found.servers if f"{profile.host}:{s.endpoint}" == record.remote), None)
-    if srv is None or not srv.token or not httpcheck.status_ok(record.local_port, srv.base_url, srv.token, timeout=3.0):
+    if (
+        srv is None
+        or not srv.token
+        or not httpcheck.status_ok(record.local_port, srv.base_url, srv.token, timeout=TUNNEL_REQUEST_TIMEOUT)
+    ):
         return None
     page = record.url.partition("?")[0].rsplit("/", 1)[1]  # the page it served before
     fresh = record._replace(
@@ -187,7 +205,7 @@ def socket_record(control_path: str, name: str = "?") -> TunnelRecord | None:
     socket, as ours. Enough of a record to show it and to end it with verified signals."""
     from jupytunnel import mux
 
-    pid = mux.master_pid(control_path, timeout=1.0)
+    pid = mux.master_pid(control_path, timeout=MUX_CHECK_TIMEOUT)
     created = procs.create_time(pid) if pid else None
     if pid is None or created is None or not procs.is_our_master(pid, created, control_path):
         return None
@@ -241,7 +259,7 @@ def teardown(record: TunnelRecord | None, master: Master) -> None:
         record = socket_record(master.ctl)  # an orphan: proven ours by its socket and command line
     if master.control_path.exists() and master.pid() is not None:
         master.exit()
-    gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=2.0)
+    gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=MASTER_EXIT_WAIT)
     if record is not None and not gone:
         procs.terminate_verified(record.pid, record.create_time, record.control_path)
     master.remove_stale_socket()
@@ -251,7 +269,7 @@ def connect(
     profile: Profile,
     *,
     local_port: LocalPort | None = None,
-    timeout: float = 30.0,
+    timeout: float = DEFAULT_TIMEOUT,
     start_server: bool = True,
     tick: Callable[[], None] = lambda: None,
 ) -> Connected:
@@ -284,7 +302,7 @@ def _server_answers(record: TunnelRecord) -> bool:
     from jupytunnel import httpcheck
 
     token = record.url.partition("?token=")[2]
-    return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=3.0)
+    return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=TUNNEL_REQUEST_TIMEOUT)
 
 
 def _verified_master(master: Master) -> tuple[int, float]:
@@ -486,7 +504,7 @@ def _served_page(port: int, srv: ServerInfo, *, classic: bool) -> str:
     from jupytunnel import httpcheck
 
     for page in ("tree", "lab") if classic or srv.classic else ("lab", "tree"):
-        answer = httpcheck.code(port, srv.base_url, srv.token, path=page, timeout=5.0)
+        answer = httpcheck.code(port, srv.base_url, srv.token, path=page, timeout=PAGE_PROBE_TIMEOUT)
         if answer is not None and (answer == 200 or 300 <= answer < 400):  # noqa: PLR2004
             return page
     return ""
@@ -510,7 +528,7 @@ def _asks_password(port: int, srv: ServerInfo) -> bool:
     (jupyter_server 2 writes ``"password": false`` when the password is set the new way)."""
     from jupytunnel import httpcheck
 
-    return httpcheck.code(port, srv.base_url, "", path="api/status", timeout=5.0) in (401, 403)
+    return httpcheck.code(port, srv.base_url, "", path="api/status", timeout=PAGE_PROBE_TIMEOUT) in (401, 403)
 
 
 def _first_forward(profile: Profile, port: int, known: dict[str, object] | None) -> str | None:
@@ -595,7 +613,7 @@ def _left(deadline: float, cap: float = 3600.0) -> float:
 
 
 def disconnect(
-    name: str, *, stop_server: bool = False, profile: Profile | None = None, timeout: float = 30.0
+    name: str, *, stop_server: bool = False, profile: Profile | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> str:
     """Close the tunnel of ``name``; idempotent. Returns a line for the user.
 
@@ -702,7 +720,7 @@ def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
     unknown: dict[str, str | None] = {"id": record.job, "node": record.node, "state": None, "time_left": None}
     master = Master(_stub(record.profile, record), Path(record.control_path))
     try:
-        result = master.run(slurm.job_status_script(record.job), timeout=5.0)
+        result = master.run(slurm.job_status_script(record.job), timeout=MASTER_ROUND_TRIP)
     except CommandError:
         return unknown
     job = slurm.parse_job(remote.parse_discovery(result.stdout).markers)
@@ -758,7 +776,7 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
 
     wanted = local_port if local_port is not None else profile.local_port
     far = server.remote_port(profile)  # None: remote_port = "auto" and none remembered
-    port = wanted if isinstance(wanted, int) else far or 8888
+    port = wanted if isinstance(wanted, int) else far or server.JUPYTER_DEFAULT_PORT
     lines: list[str] = []
     if wanted == "auto":
         lines.append(f"# local port: auto ({port} when free, else any free port)")

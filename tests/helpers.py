@@ -9,8 +9,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
+
+if TYPE_CHECKING:
+    from rig import Rig
 
 
 def procs_with(fragment: str) -> list[psutil.Process]:
@@ -73,7 +77,7 @@ def wait_gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.P
     return psutil.wait_procs(procs, timeout=timeout)[1]
 
 
-def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:
+def start_server_by_hand(rig: Rig, port: int, *, extra: str = "") -> int:
     """A Jupyter server started on the target the way a user would, over plain ssh."""
     cmd = (
         f"nohup jupyter server --no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 {extra}"
@@ -86,7 +90,7 @@ def start_server_by_hand(rig, port: int, *, extra: str = "") -> int:
     return pid
 
 
-def _runtime_file_for(rig, pid: int) -> Path | None:
+def _runtime_file_for(rig: Rig, pid: int) -> Path | None:
     for f in rig.runtime_files():
         try:
             if json.loads(f.read_text())["pid"] == pid:
@@ -105,6 +109,6 @@ def kill_pid(pid: int) -> None:
         pass
 
 
-def run_json(result: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
+def run_json(result: subprocess.CompletedProcess[str]) -> Any:  # an object or a list, as printed
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

@@ -327,7 +327,7 @@ class SlurmCluster:
         tmp.replace(self._slot_file)
 
     @staticmethod
-    def _host_networks() -> list[ipaddress.IPv4Network]:
+    def _host_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         out = _run([IP, "-o", "-4", "addr", "show"]).stdout.split()
         nets = []
         for word in out:

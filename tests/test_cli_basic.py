@@ -90,6 +90,30 @@ def test_profile_lifecycle(tmp_path: Path) -> None:
     assert "no profile 'aura'" in gone.stderr
 
 
+@pytest.mark.parametrize(
+    ("defaults", "args", "fragment"),
+    [
+        ('proxy_command = "nc %h %p"\n', ["--jump", "gw"], "key 'proxy_command': 'jump' and 'proxy_command' cannot"),
+        ('launcher = "slurm"\n', ["--transport", "socket"], "key 'transport': 'socket' cannot reach a compute node"),
+    ],
+)
+def test_profile_add_refuses_a_clash_with_the_defaults(
+    tmp_path: Path, defaults: str, args: list[str], fragment: str
+) -> None:
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "defaults.toml").write_text(defaults)
+    out = run(tmp_path, "profile", "add", "aura", "--host", "x", *args)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr.startswith("jupytunnel: profile add: profile 'aura': ")
+    assert fragment in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+    assert not (tmp_path / "cfg" / "profiles").exists()
+    # Without the clash it is saved, and the defaults stay in defaults.toml.
+    assert run(tmp_path, "profile", "add", "aura", "--host", "x").returncode == 0
+    assert (tmp_path / "cfg" / "profiles" / "aura.toml").read_text() == 'host = "x"\n'
+    assert run(tmp_path, "profile", "show", "aura").returncode == 0
+
+
 def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
     run(tmp_path, "profile", "add", "aura", "--host", "aura")
     path = tmp_path / "cfg" / "profiles" / "aura.toml"
@@ -115,7 +139,8 @@ def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
         (["connect", "nope"], 2, "no profile 'nope'"),
         (["connect"], 2, "Missing argument"),
         (["connect", "aura", "--bogus"], 2, "No such option"),
-        (["profile", "add", "-bad", "--host", "x"], 2, ""),
+        (["profile", "add", "-bad", "--host", "x"], 2, "No such option: -b"),
+        (["profile", "add", "--host", "x", "--", "-bad"], 2, "invalid profile name '-bad'"),
         (["profile", "add", "a/b", "--host", "x"], 2, "invalid profile name"),
         (["profile", "add", "ok", "--host", "-oProxyCommand=evil"], 2, "starts with '-'"),
         (["profile", "add", "ok", "--host", "h", "--transport", "udp"], 2, "'tcp', 'socket'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -54,7 +55,21 @@ def test_committed_scripts_are_up_to_date() -> None:
 
 
 def test_rendering_is_deterministic() -> None:
-    assert completion.render_all() == completion.render_all(completion.command_tree())
+    """Two interpreters with different hash seeds (set and dict-of-set orders differ) render the same scripts."""
+    code = "import json, sys; from jupytunnel import completion; json.dump(completion.render_all(), sys.stdout)"
+    rendered = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=TIMEOUT,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert rendered[0] == rendered[1] == rendered[2]
+    assert json.loads(rendered[0]) == completion.render_all()
 
 
 @pytest.mark.parametrize("shell", completion.SHELLS)

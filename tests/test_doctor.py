@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import JT
 
 from jupytunnel import doctor
 from jupytunnel.profiles import Profile
@@ -165,7 +166,7 @@ def test_remote_script_checks_the_launcher(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_passes_for_a_working_profile(jt) -> None:
+def test_doctor_passes_for_a_working_profile(jt: JT) -> None:
     jt.profile("good", launcher="tmux")
     out = jt.run("doctor", "good")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -179,7 +180,7 @@ def test_doctor_passes_for_a_working_profile(jt) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_json(jt) -> None:
+def test_doctor_json(jt: JT) -> None:
     jt.profile("good")
     out = jt.run("doctor", "good", "--json")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -191,7 +192,7 @@ def test_doctor_json(jt) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_fails_for_a_bad_host(jt) -> None:
+def test_doctor_fails_for_a_bad_host(jt: JT) -> None:
     jt.profile("bad", host="nosuchhost.invalid")
     out = jt.run("doctor", "bad", "--timeout", "20")
     assert out.returncode == 1
@@ -203,7 +204,7 @@ def test_doctor_fails_for_a_bad_host(jt) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_reports_a_failing_setup_line_and_missing_jupyter(jt) -> None:
+def test_doctor_reports_a_failing_setup_line_and_missing_jupyter(jt: JT) -> None:
     jt.profile("setup", setup=["false"])
     out = jt.run("doctor", "setup")
     assert out.returncode == 1
@@ -215,7 +216,7 @@ def test_doctor_reports_a_failing_setup_line_and_missing_jupyter(jt) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_without_a_name_checks_every_profile(jt) -> None:
+def test_doctor_without_a_name_checks_every_profile(jt: JT) -> None:
     jt.profile("good")
     (jt.config_dir / "profiles" / "broken.toml").write_text('host = "x"\nnice = 99\n')
     out = jt.run("doctor")
@@ -229,7 +230,7 @@ def test_doctor_without_a_name_checks_every_profile(jt) -> None:
 
 
 @pytest.mark.integration
-def test_doctor_usage_verbose_and_dry_run(jt) -> None:
+def test_doctor_usage_verbose_and_dry_run(jt: JT) -> None:
     jt.profile("good")
     missing = jt.run("doctor", "nosuch")
     assert missing.returncode == 2

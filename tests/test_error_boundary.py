@@ -4,6 +4,7 @@ code and one line on stderr; a bug's traceback goes to a private log file, never
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _raising(exc: BaseException):
+def _raising(exc: BaseException) -> Callable[..., None]:
     def status(*_: object, **__: object) -> None:
         raise exc
 

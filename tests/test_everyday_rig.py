@@ -22,7 +22,7 @@ from rig import Rig, free_port
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 pytestmark = pytest.mark.integration
 
@@ -204,10 +204,43 @@ def test_server_logs_follow_streams_until_ctrl_c(rig: Rig, jt: JT) -> None:
     jt.run("disconnect", "logs", "--stop-server")
 
 
-def test_server_logs_follow_without_a_log_is_one_line(jt: JT) -> None:
+def test_server_logs_without_a_log_is_one_line(jt: JT) -> None:
     jt.profile("nolog", remote_port=free_port())
     out = jt.run("server", "logs", "nolog", "--follow", timeout=60)
-    assert (out.returncode, out.stderr) == (1, "jupytunnel: nolog: no log\n")
+    assert (out.returncode, out.stderr) == (1, "jupytunnel: nolog: no log yet\n")
+    out = jt.run("server", "logs", "nolog", timeout=60)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", "jupytunnel: nolog: no log yet\n")
+
+
+def test_server_logs_names_an_ssh_failure(rig: Rig, jt: JT, tmp_path: Path) -> None:
+    closed = free_port()
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host deadhost\n    HostName 127.0.0.1\n    Port {closed}\n\n" + rig.client_config_text())
+    cfg.chmod(0o600)
+    jt.profile("dead", host="deadhost")
+    out = jt.run("server", "logs", "dead", "--timeout", "20", env={**jt.env, "JUPYTUNNEL_SSH_CONFIG": str(cfg)})
+    assert out.returncode == 1
+    assert out.stderr.startswith("jupytunnel: ssh to deadhost failed")
+    assert f"connect to host 127.0.0.1 port {closed}: Connection refused" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_server_logs_through_a_master_that_is_gone_is_sshs_failure(
+    jt: JT, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session after the master went away: ssh exits 255 (its fallback is ProxyCommand=false),
+    which is ssh's failure, not a missing log."""
+    from jupytunnel import profiles, server
+    from jupytunnel.errors import JupytunnelError
+    from jupytunnel.master import Master
+
+    for key, value in jt.env.items():
+        monkeypatch.setenv(key, value)
+    master = Master(profiles.Profile(name="gone", host="target"), tmp_path / "cm-gone")
+    with pytest.raises(JupytunnelError) as caught:
+        server.logs(master, 5)
+    assert str(caught.value).startswith("ssh to target failed: ")
+    assert "no log" not in str(caught.value)
 
 
 def test_watch_says_each_change_once_and_ctrl_c_is_130(jt: JT, server: int) -> None:
@@ -229,7 +262,7 @@ def test_watch_says_each_change_once_and_ctrl_c_is_130(jt: JT, server: int) -> N
 
         def back() -> bool:
             try:
-                return json.loads(record.read_text())["pid"] != first
+                return bool(json.loads(record.read_text())["pid"] != first)
             except (OSError, ValueError):
                 return False
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 def record(jt: JT, name: str) -> dict[str, object]:
-    return json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+    loaded: dict[str, object] = json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+    return loaded
 
 
 def states(jt: JT) -> dict[str, str]:

@@ -55,7 +55,8 @@ def unix_listener(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
     listener.close()
 
 
-def _mux_peer(*, hello: int = mux.MUX_MSG_HELLO, kind: int = mux.MUX_S_ALIVE, rid_delta: int = 0, pid: int = 4242):
+def _mux_peer(*, hello: int = mux.MUX_MSG_HELLO, kind: int = mux.MUX_S_ALIVE, rid_delta: int = 0, pid: int = 4242
+) -> Callable[[socket.socket], None]:
     def handler(conn: socket.socket) -> None:
         assert struct.unpack(">II", _read_msg(conn)) == (mux.MUX_MSG_HELLO, mux.SSHMUX_VER)
         check = struct.unpack(">II", _read_msg(conn))
@@ -80,7 +81,8 @@ def test_master_pid_from_the_alive_answer(unix_listener: tuple[str, socket.socke
         _mux_peer(rid_delta=1),  # an answer to another request
     ],
 )
-def test_master_pid_refuses_answers_that_are_not_ours(unix_listener: tuple[str, socket.socket], peer) -> None:
+def test_master_pid_refuses_answers_that_are_not_ours(unix_listener: tuple[str, socket.socket], peer: Callable[[socket.socket], None]
+) -> None:
     path, listener = unix_listener
     thread = _serve_once(listener, peer)
     assert mux.master_pid(path) is None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import _runtime_file_for, kill_pid, run_json, wait_for
-from jupyter_server.auth import passwd_check
+from jupyter_server.auth.security import passwd_check
 from rig import Rig, free_port
 
 pytestmark = pytest.mark.integration

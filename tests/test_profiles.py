@@ -159,7 +159,7 @@ def test_no_traceback_on_text(text: str) -> None:
         assert "\n" not in str(exc)
 
 
-def test_stray_files_with_invalid_names_are_not_listed(tmp_path, monkeypatch) -> None:
+def test_stray_files_with_invalid_names_are_not_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 120-character *.toml or *.json is no profile and no tunnel record: listings skip it."""
     from jupytunnel import profiles as p
     from jupytunnel import state

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import psutil
@@ -52,10 +53,11 @@ def remote_runs(rig: Rig) -> set[str]:
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
-def runs_json(jt: JT, name: str) -> list[dict]:  # type: ignore[type-arg]
+def runs_json(jt: JT, name: str) -> list[dict[str, Any]]:
     out = jt.run("runs", name, "--json")
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    runs: list[dict[str, Any]] = json.loads(out.stdout)
+    return runs
 
 
 def run_of(jt: JT, name: str, run_id: str) -> dict:  # type: ignore[type-arg]
@@ -68,7 +70,7 @@ def wait_state(jt: JT, name: str, run_id: str, timeout: float = 90) -> dict:  # 
 
     def ended() -> bool:
         seen.update(run_of(jt, name, run_id))
-        return seen["state"] != "running"
+        return bool(seen["state"] != "running")
 
     wait_for(ended, timeout, f"run {run_id} to end")
     return seen

@@ -31,7 +31,8 @@ def _remote_dir(jt: JT) -> Path:
 
 
 def _record(jt: JT, name: str) -> dict[str, object]:
-    return json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+    loaded: dict[str, object] = json.loads((jt.state_dir / "tunnels" / f"{name}.json").read_text())
+    return loaded
 
 
 def _jobs(slurm: SlurmCluster) -> list[tuple[str, str, str]]:
@@ -258,6 +259,7 @@ def _notebook(path: Path, *sources: str) -> Path:
 def _run_state(jt: JT, name: str, run_id: str) -> dict[str, object]:
     out = jt.run("runs", name, "--json")
     assert out.returncode == 0, out.stderr
+    rec: dict[str, object]
     [rec] = [r for r in json.loads(out.stdout) if r["id"] == run_id]
     return rec
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
-import tomllib
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from jupytunnel import profiles, remote, slurm, sshargs
 from jupytunnel.errors import ProfileError

@@ -50,7 +50,8 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def sync(jt: JT, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):
+def sync(jt: JT, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jupytunnel", *args],
         capture_output=True,

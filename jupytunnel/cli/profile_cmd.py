@@ -106,7 +106,10 @@ def add(
     if sbatch_arg:
         raw["slurm"] = {"sbatch_args": list(sbatch_arg)}
     profiles.validate_name(name)
-    profile = profiles.build(name, raw, {}, f"profile {name}")
+    profile = profiles.build(name, raw, {}, "profile add")  # what is saved: the options given, not the defaults
+    # Every later load merges defaults.toml: a clash with it (its proxy_command and --jump, its
+    # launcher = "slurm" and --transport socket) is refused now, before anything is written.
+    profiles.build(name, raw, profiles.load_defaults(), "profile add")
     path = profiles.profile_path(name)
     if path.exists() and not force:
         raise UsageError(f"profile {name!r} exists ({path}); use --force to replace it")

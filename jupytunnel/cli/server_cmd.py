@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
 
+# server start's --timeout when none is given: a cold start (setup lines, imports) on a busy host.
+START_TIMEOUT = 60.0
+# Another command of the profile may hold its lock for the whole of its own --timeout.
+LOCK_MARGIN = 60.0
+# The lock wait of the commands without a --timeout of their own: longer than a connect's
+# default 30 s plus its clean-up.
+LOCK_TIMEOUT = 90.0
+# How long stop, list, logs and password give ssh to connect (and logs' --timeout default).
+CONNECT_TIMEOUT = 30.0
+
 
 @app.command("start")
 def start(
@@ -36,7 +46,7 @@ def start(
 
     profile = _profile(name)
     if timeout is None:
-        timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else 60.0
+        timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else START_TIMEOUT
     timeout = parse_timeout(timeout)
     if GLOBALS.dry_run:
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
@@ -47,7 +57,8 @@ def start(
                 print(line)
             print(runner.display(m.remote_argv(launchers.start_script(profile, sock=sock))))
         return
-    with state.profile_lock(name, timeout=timeout + 60), master.temporary_master(profile, timeout=timeout) as m:
+    lock = state.profile_lock(name, timeout=timeout + LOCK_MARGIN)
+    with lock, master.temporary_master(profile, timeout=timeout) as m:
         found = server.find(m)
         if found.server is not None:
             print(f"{name}: already running (pid {found.server.pid}, {found.server.endpoint})")
@@ -86,7 +97,7 @@ def stop_server(profile: Profile) -> str:
     from jupytunnel import master, server, state
 
     name = profile.name
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
         if profile.launcher == "slurm":  # running or still pending: the job goes
             cancelled = server.stop_job(m)
             return f"{name}: cancelled job {cancelled}" if cancelled else f"{name}: no job in the queue"
@@ -109,7 +120,7 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
     if GLOBALS.dry_run:
         plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         return
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
         found = server.find(m)
     rows = [
         {
@@ -159,7 +170,7 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing what the server logs, until Ctrl-C.")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Give up connecting after this many seconds.")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="Give up connecting after this many seconds.")] = CONNECT_TIMEOUT,
 ) -> None:
     """Print the last lines of the server's log on the remote (--follow: and what follows).
 
@@ -181,12 +192,14 @@ def logs(
         with master.temporary_master(profile, timeout=timeout) as m:
             code = server.follow_logs(m, lines)
         if code != 0:
-            raise JupytunnelError(f"{name}: no log" if code == 1 else f"{name}: ssh ended with exit {code}")
+            raise JupytunnelError(
+                f"{name}: no log yet" if code == remote.NO_LOG else f"{name}: ssh ended with exit {code}"
+            )
         return
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=timeout) as m:
+    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=timeout) as m:
         text = server.logs(m, lines)
     if not text:
-        raise JupytunnelError(f"{name}: no log")
+        raise JupytunnelError(f"{name}: no log yet")
     print(text, end="")
 
 
@@ -204,7 +217,7 @@ def password(name: ProfileName) -> None:
         plan_session(profile, [remote_password.password_script(profile)])
         return
     secret = remote_password.ask()
-    with state.profile_lock(name, timeout=90), master.temporary_master(profile, timeout=30) as m:
+    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
         where = remote_password.set_remote(m, secret)
     print(f"{name}: password set in {where} on {profile.host}; a running server keeps its old settings until restarted")
 
