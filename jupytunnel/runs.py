@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from jupytunnel import paths, run_launchers, run_scripts, runner
+from jupytunnel import state as local_state
 from jupytunnel.errors import CommandError, JupytunnelError, UsageError
 from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
@@ -61,22 +62,36 @@ class RunRecord(NamedTuple):
         return f"~/.local/state/jupytunnel/runs/{self.id}"
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"version": 1, **self._asdict()}
+        out: dict[str, Any] = {"version": local_state.FORMAT, **self._asdict()}
         out["duration"] = self.duration
         out["remote_dir"] = self.remote_dir
         return out
 
     @classmethod
     def from_json(cls, raw: object) -> RunRecord | None:
-        if not isinstance(raw, dict):
+        """The run, or None for a mirror file that is damaged or of a format we do not know
+        (its id, session and folder go into remote scripts: never trusted blindly)."""
+        raw = local_state.current(raw, kind="run")
+        if raw is None:
             return None
         try:
             rec = cls(**{k: v for k, v in raw.items() if k in cls._fields})
         except TypeError:
             return None
-        if not run_scripts.RUN_ID_RE.fullmatch(str(rec.id)) or not isinstance(rec.profile, str):
+        if not local_state.well_typed(rec, _TYPES) or not run_scripts.RUN_ID_RE.fullmatch(rec.id):
             return None
         return rec
+
+
+_NUMBER = (int, float)
+_MAYBE_INT = (int, type(None))
+_MAYBE_STR = (str, type(None))
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "profile": str, "host": str, "notebook": str, "state": str,
+    "started_at": (*_NUMBER, type(None)), "ended_at": (*_NUMBER, type(None)), "exit_code": _MAYBE_INT,
+    "cell": _MAYBE_INT, "cells": _MAYBE_INT, "failed_cell": _MAYBE_INT, "error": _MAYBE_STR, "kernel": _MAYBE_STR,
+    "launcher": str, "session": _MAYBE_STR, "workdir": str, "started_by": _MAYBE_STR,
+}  # fmt: skip
 
 
 # --- input ----------------------------------------------------------------------------------

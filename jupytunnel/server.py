@@ -82,7 +82,7 @@ def route(profile: Profile) -> str:
 def remember(profile: Profile, srv: ServerInfo) -> None:
     from jupytunnel import state
 
-    state.save_server(profile.name, {**srv._asdict(), "route": route(profile)})
+    state.save_server(profile.name, state.RememberedServer(srv, route(profile)))
 
 
 def remote_port(profile: Profile) -> int | None:
@@ -93,10 +93,7 @@ def remote_port(profile: Profile) -> int | None:
     from jupytunnel import state
 
     known = state.load_server(profile.name)
-    port = known.get("port") if known else None
-    if known is None or known.get("route") != route(profile) or not isinstance(port, int):
-        return None
-    return port
+    return known.server.port if known is not None and known.route == route(profile) else None
 
 
 def pick(profile: Profile, servers: list[ServerInfo], home: str) -> ServerInfo | None:

@@ -1,4 +1,11 @@
-"""Tunnel records: one private JSON file a profile in the state dir, written atomically."""
+"""Local state: private JSON files in the state dir, written atomically. One a profile for its
+tunnel (``tunnels/NAME.json``) and for the server it last reached (``servers/NAME.json``);
+the run mirror (``runs/ID.json``) is ``runs.py``'s, in the same format.
+
+Every file carries ``"version": FORMAT``. ``current`` is the one place that reads older
+formats; a file it does not know (a newer jupytunnel's, or damaged) is ignored, never trusted
+(a PID from it may be signalled), and the next save replaces it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,45 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from jupytunnel import paths
+
+if TYPE_CHECKING:
+    from jupytunnel.remote import ServerInfo
+
+# The format of every state file. 0: the files written before formats had a number (no
+# "version" key): tunnel records and the run mirror had today's shape already, a remembered
+# server was the server's fields and its route side by side (its "version" Jupyter's own).
+FORMAT = 1
+
+
+def current(raw: object, *, kind: Literal["tunnel", "server", "run"]) -> dict[str, Any] | None:
+    """A parsed state file (``kind``: "tunnel", "server" or "run") in today's shape, or None:
+    not a JSON object, or a format this code does not know."""
+    if not isinstance(raw, dict):
+        return None
+    version = raw.get("version")
+    if kind == "server" and not _is_int(version):
+        # Format 0: the server's fields and the route in one object; a "version" there is Jupyter's.
+        return {"version": FORMAT, "route": raw.get("route"), "server": {k: v for k, v in raw.items() if k != "route"}}
+    if version is None:  # format 0: the fields as today
+        return {**raw, "version": FORMAT}
+    return raw if _is_int(version) and version == FORMAT else None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def well_typed(record: tuple[Any, ...], types: dict[str, type | tuple[type, ...]]) -> bool:
+    """Whether every field of a NamedTuple read from a file has the type it should (JSON
+    true is no number here, nor 1 a flag)."""
+    for name, kinds in types.items():
+        value = getattr(record, name)
+        if (isinstance(value, bool) and kinds is not bool) or not isinstance(value, kinds):
+            return False
+    return True
 
 
 # A NamedTuple, not a dataclass: `status` reads these on every call, and dataclasses
@@ -33,25 +76,23 @@ class TunnelRecord(NamedTuple):
     password: bool = False  # Jupyter asks for a password (no token in the URL)
 
     def to_json(self) -> bytes:
-        return (json.dumps(self._asdict(), indent=2) + "\n").encode()
+        return (json.dumps({"version": FORMAT, **self._asdict()}, indent=2) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TunnelRecord | None:
-        """The record, or None when the file is damaged or of another shape (never trusted
-        blindly: a PID from it may be signalled)."""
+        """The record, or None when the file is damaged, of another shape or of an unknown
+        format (never trusted blindly: a PID from it may be signalled)."""
         try:
-            raw: Any = json.loads(data)
-            record = cls(**{k: v for k, v in raw.items() if k in cls._fields})
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            return None
-        for name, kinds in _TYPES.items():
-            value = getattr(record, name)
-            if (isinstance(value, bool) and kinds is not bool) or not isinstance(value, kinds):
+            raw = current(json.loads(data), kind="tunnel")
+            if raw is None:
                 return None
-        return record
+            record = cls(**{k: v for k, v in raw.items() if k in cls._fields})
+        except (ValueError, TypeError, RecursionError):
+            return None
+        return record if well_typed(record, _TUNNEL_TYPES) else None
 
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
+_TUNNEL_TYPES: dict[str, type | tuple[type, ...]] = {
     "profile": str, "pid": int, "create_time": (int, float), "control_path": str, "local_port": int,
     "remote": str, "host": str, "started_at": (int, float), "url": str, "server_pid": (int, type(None)),
     "base_url": str, "job": (str, type(None)), "node": (str, type(None)), "password": bool,
@@ -116,24 +157,52 @@ def server_path(profile: str) -> Path:
     return paths.state_dir() / "servers" / f"{record_path(profile).stem}.json"
 
 
-def load_server(profile: str) -> dict[str, Any] | None:
-    """The Jupyter server this profile last reached (its endpoint and token), if any.
+class RememberedServer(NamedTuple):
+    """The Jupyter server a profile last reached (its endpoint and token), and the route it
+    was reached by (``server.route``). Private like the tunnel records: connect tries it
+    first, over that same route only, and a 200 from it with this token proves it is still
+    the same server."""
 
-    Private like the tunnel records: connect tries it first, and a 200 from it with this
-    token proves it is still the same server.
-    """
+    server: ServerInfo
+    route: str
+
+    def to_json(self) -> bytes:
+        return (json.dumps({"version": FORMAT, "route": self.route, "server": self.server._asdict()}) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> RememberedServer | None:
+        from jupytunnel.remote import ServerInfo
+
+        try:
+            raw = current(json.loads(data), kind="server")
+            if raw is None or not isinstance(raw.get("server"), dict) or not isinstance(raw.get("route"), str):
+                return None
+            server = ServerInfo(**{k: v for k, v in raw["server"].items() if k in ServerInfo._fields})
+        except (ValueError, TypeError, RecursionError):
+            return None
+        return cls(server, raw["route"]) if well_typed(server, _SERVER_TYPES) else None
+
+
+_SERVER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "pid": int, "port": (int, type(None)), "sock": (str, type(None)), "base_url": str, "token": str,
+    "root_dir": str, "version": str, "classic": bool, "host": (str, type(None)), "job": (str, type(None)),
+    "node": (str, type(None)), "password": bool, "file": str, "ui": (str, type(None)),
+}  # fmt: skip
+
+
+def load_server(profile: str) -> RememberedServer | None:
+    """The server this profile last reached, if any (and its file is one we can read)."""
     try:
-        raw = json.loads(server_path(profile).read_bytes())
-    except (OSError, ValueError, RecursionError):
+        return RememberedServer.from_json(server_path(profile).read_bytes())
+    except OSError:
         return None
-    return raw if isinstance(raw, dict) else None
 
 
-def save_server(profile: str, info: dict[str, Any]) -> None:
+def save_server(profile: str, known: RememberedServer) -> None:
     from jupytunnel.fsutil import atomic_write
 
     folder = paths.ensure_state_dir(paths.state_dir() / "servers")
-    atomic_write(folder / f"{record_path(profile).stem}.json", (json.dumps(info) + "\n").encode())
+    atomic_write(folder / f"{record_path(profile).stem}.json", known.to_json())
 
 
 def forget_server(profile: str) -> None:

@@ -419,7 +419,7 @@ def _open_master(
     profile: Profile,
     master: Master,
     port: int,
-    known: dict[str, object] | None,
+    known: ServerInfo | None,
     command: str | None,
     deadline: float,
     *,
@@ -476,7 +476,7 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
             srv = srv._replace(password=True)
         if srv.ui is None:
             srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
-        if state.load_server(profile.name) != {**srv._asdict(), "route": server.route(profile)}:
+        if state.load_server(profile.name) != state.RememberedServer(srv, server.route(profile)):
             server.remember(profile, srv)  # only when it changed: each write is synced to disk
     fresh = record._replace(
         password=srv.password,
@@ -492,10 +492,9 @@ def _page_known(profile: Profile, srv: ServerInfo) -> str | None:
     from jupytunnel import server
 
     known = state.load_server(profile.name)
-    if known is None or known.get("pid") != srv.pid or known.get("route") != server.route(profile):
+    if known is None or known.server.pid != srv.pid or known.route != server.route(profile):
         return None
-    ui = known.get("ui")
-    return ui if isinstance(ui, str) else None
+    return known.server.ui
 
 
 def _served_page(port: int, srv: ServerInfo, *, classic: bool) -> str:
@@ -531,23 +530,21 @@ def _asks_password(port: int, srv: ServerInfo) -> bool:
     return httpcheck.code(port, srv.base_url, "", path="api/status", timeout=PAGE_PROBE_TIMEOUT) in (401, 403)
 
 
-def _first_forward(profile: Profile, port: int, known: dict[str, object] | None) -> str | None:
+def _first_forward(profile: Profile, port: int, known: ServerInfo | None) -> str | None:
     """The ``-L`` the master starts with; None when the far end is not known yet (a socket
     path before the remote home is known, a Slurm job's node before the job runs)."""
     from jupytunnel import sshargs
 
     if profile.launcher == "slurm":
-        if known is None:
-            return None
-        return sshargs.forward_spec(
-            local_port=port, remote_port=int(str(known["port"])), remote_host=str(known["host"])
-        )
+        if known is None or known.port is None or known.host is None:
+            return None  # (a remembered job's server has both: see _matches)
+        return sshargs.forward_spec(local_port=port, remote_port=known.port, remote_host=known.host)
     if profile.transport == "tcp":
         from jupytunnel import server
 
         far = server.remote_port(profile)  # None: "auto", and no port remembered yet
         return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
-    return sshargs.forward_spec(local_port=port, remote_socket=str(known["sock"])) if known else None
+    return sshargs.forward_spec(local_port=port, remote_socket=known.sock) if known and known.sock else None
 
 
 def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
@@ -563,7 +560,7 @@ def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
     return sshargs.forward_spec(local_port=port, remote_socket=sock)
 
 
-def _remembered(profile: Profile) -> dict[str, object] | None:
+def _remembered(profile: Profile) -> ServerInfo | None:
     """The server this profile reached last, if it was reached over the route the profile
     takes now, and that route ends where only we can listen (our private socket, a job's
     node). A TCP port on a shared host may have been taken over since by another user: the
@@ -573,38 +570,29 @@ def _remembered(profile: Profile) -> dict[str, object] | None:
     known = state.load_server(profile.name)
     from jupytunnel import server
 
-    if known is None or known.get("route") != server.route(profile):
+    if known is None or known.route != server.route(profile):
         return None
-    return known if _matches(profile, known) else None
+    return known.server if _matches(profile, known.server) else None
 
 
-def _matches(profile: Profile, known: dict[str, object]) -> bool:
+def _matches(profile: Profile, known: ServerInfo) -> bool:
     """A remembered server fits the profile as it is now (its port or its socket)."""
     if profile.launcher == "slurm":
-        port = known.get("port")
-        return bool(known.get("job")) and isinstance(known.get("host"), str) and isinstance(port, int)
-    if known.get("job"):
+        return bool(known.job) and known.host is not None and known.port is not None
+    if known.job:
         return False  # a job's server, and the profile is no longer a Slurm one
     if profile.transport == "tcp":
-        return known.get("sock") is None and known.get("port") == profile.remote_port
-    sock = known.get("sock")
-    return isinstance(sock, str) and sock.endswith(f"/.local/state/jupytunnel/{profile.name}.sock")
+        return known.sock is None and known.port == profile.remote_port
+    return known.sock is not None and known.sock.endswith(f"/.local/state/jupytunnel/{profile.name}.sock")
 
 
-def _ask_known(
-    known: dict[str, object] | None, port: int, deadline: float
-) -> tuple[ServerInfo, socket.socket | None] | None:
+def _ask_known(known: ServerInfo | None, port: int, deadline: float) -> tuple[ServerInfo, socket.socket | None] | None:
     """Send one request, with its token, to the server this profile reached last time."""
     if known is None:
         return None
     from jupytunnel import httpcheck
-    from jupytunnel.remote import ServerInfo
 
-    try:
-        info = ServerInfo(**{k: v for k, v in known.items() if k != "route"})  # type: ignore[arg-type]
-    except TypeError:
-        return None
-    return info, httpcheck.send(port, info.base_url, info.token, timeout=min(10.0, _left(deadline)))
+    return known, httpcheck.send(port, known.base_url, known.token, timeout=min(10.0, _left(deadline)))
 
 
 def _left(deadline: float, cap: float = 3600.0) -> float:

@@ -348,7 +348,13 @@ def test_profile_remove_asks_on_a_terminal(jt: JT) -> None:
     jt.profile("asked")
     servers = jt.state_dir / "servers"
     servers.mkdir(parents=True)
-    (servers / "asked.json").write_text(json.dumps({"pid": 2**22 + 5, "port": free_port(), "sock": None}))
+    # The shape written before state files had a format version: still read.
+    old = {
+        "pid": 2**22 + 5, "port": free_port(), "sock": None, "base_url": "/", "token": "t" * 48, "root_dir": "/h",
+        "version": "2.14.2", "classic": False, "host": None, "job": None, "node": None, "password": False,
+        "file": "", "ui": None, "route": "[]",
+    }  # fmt: skip
+    (servers / "asked.json").write_text(json.dumps(old))
     path = jt.config_dir / "profiles" / "asked.toml"
     code, screen = _on_terminal(jt, ["profile", "remove", "asked"], b"n")
     assert code == 2, screen

@@ -71,7 +71,7 @@ def test_restarted_server_with_new_token_is_followed(rig: Rig, jt: JT, tmp_path:
         assert api_status(shown[0]["url"]) == 200
         assert record(jt, "aura")["server_pid"] == second_pid
         remembered = json.loads((jt.state_dir / "servers" / "aura.json").read_text())
-        assert remembered["token"] == new_token
+        assert remembered["server"]["token"] == new_token
         log, extra = browser_recorder(tmp_path)
         opened = jt.run("open", "aura", env={**jt.env, **extra})
         assert opened.returncode == 0, opened.stderr

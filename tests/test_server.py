@@ -140,6 +140,37 @@ def test_socket_transport(rig: Rig, jt: JT) -> None:
     wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 20, "server to stop")
 
 
+def test_state_files_of_an_older_or_newer_format(rig: Rig, jt: JT) -> None:
+    """The remembered server as jupytunnel wrote it before formats had a number is still
+    tried first (its socket forwarded from the master's start); one of a newer format is
+    ignored (discovery finds the server) and replaced by today's format."""
+    jt.profile("sock", transport="socket")
+    first = run_json(jt.run("connect", "sock", "--json"))
+    assert jt.run("disconnect", "sock").returncode == 0
+    path = jt.state_dir / "servers" / "sock.json"
+    written = json.loads(path.read_text())
+    assert written["version"] == 1
+    sock = rig.home / ".local/state/jupytunnel/sock.sock"
+    forward = f":{sock}"
+    try:
+        path.write_text(json.dumps({**written["server"], "route": written["route"]}) + "\n")  # format 0
+        old = jt.run("-v", "connect", "sock", "--json")
+        assert old.returncode == 0, old.stderr
+        masters = [line for line in old.stderr.splitlines() if " -M " in line]
+        assert any(forward in line for line in masters), old.stderr  # the remembered socket, at once
+        assert json.loads(old.stdout)["url"] == first["url"]
+        assert jt.run("disconnect", "sock").returncode == 0
+        path.write_text(json.dumps({**written, "version": 2}) + "\n")
+        newer = jt.run("-v", "connect", "sock", "--json")
+        assert newer.returncode == 0, newer.stderr
+        masters = [line for line in newer.stderr.splitlines() if " -M " in line]
+        assert masters and not any(forward in line for line in masters), newer.stderr  # not trusted
+        assert json.loads(newer.stdout)["started_server"] is False  # discovery found it
+        assert json.loads(path.read_text()) == written  # replaced, in today's format
+    finally:
+        assert jt.run("disconnect", "sock", "--stop-server").returncode == 0
+
+
 @pytest.mark.parametrize(
     ("keys", "fragment"),
     [

@@ -273,7 +273,7 @@ def remove(
     if live and record is not None:
         busy.append(f"a live tunnel (ssh pid {record.pid})")
     if server is not None:
-        busy.append(f"a Jupyter server (remote pid {server.get('pid')}) that may still run")
+        busy.append(f"a Jupyter server (remote pid {server.server.pid}) that may still run")
     if busy and not force:
         what = " and ".join(busy)
         then = "close the tunnel, stop the server" if server is not None else "close the tunnel"
