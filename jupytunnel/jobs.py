@@ -21,6 +21,8 @@ CANCEL_TIMEOUT = 60.0  # the cancel script waits at most 30 s for the job to lea
 # the login node one squeue every 2 s.
 FIRST_POLL = 0.1
 MAX_POLL = 2.0
+# Once the job runs, Jupyter's start takes a second or two: look again often, from the start.
+RUNNING_MAX_POLL = 0.5
 OUTPUT_LINES = 15
 
 
@@ -102,8 +104,13 @@ def start(
     *,
     timeout: float,
     tick: Callable[[str], None] = lambda _: None,
+    queued: Job | None = None,
+    asked: bool = False,
 ) -> ServerInfo:
     """Submit the job, wait for it to run and for its server's runtime file.
+
+    ``queued``/``asked``: the profile's job still in the queue, as the discovery just saw it
+    (``asked``); otherwise the queue is asked here.
 
     The wait is bounded by the profile's ``slurm.wait`` and by ``timeout``, whichever ends
     first. On any failure or interruption the job is cancelled: no allocation is left held.
@@ -117,7 +124,8 @@ def start(
         # and recorded; the cancel below finds it by the id on record.
         # A job of this profile already queued or starting (another laptop's connect, or
         # one whose server is not up yet) is waited for, not doubled.
-        queued = job(master)
+        if not asked:  # the discovery that came before did not look at the queue
+            queued = job(master)
         if queued is not None:
             job_id = queued.id
             print(f"jupytunnel: {profile.name}: waiting for job {job_id}, already {queued.state}", file=sys.stderr)
@@ -142,6 +150,7 @@ def _wait(
     profile = master.profile
     started = time.monotonic()
     poll = FIRST_POLL
+    running_since: float | None = None
     last: Job | None = None
     while True:
         left = max(1.0, deadline - time.monotonic())
@@ -167,7 +176,12 @@ def _wait(
             )
         tick(_describe(last, started))
         time.sleep(poll)
-        poll = min(poll * 1.5, MAX_POLL)
+        if job.state == "RUNNING":
+            # The runtime file is the next thing to see: a fresh, short schedule for it.
+            poll = FIRST_POLL if running_since is None else min(poll * 1.5, RUNNING_MAX_POLL)
+            running_since = running_since or time.monotonic()
+        else:
+            poll = min(poll * 1.5, MAX_POLL)
 
 
 def logs(master: Master, lines: int) -> str:

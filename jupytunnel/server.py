@@ -109,6 +109,8 @@ class Found:
     home: str
     all_servers: list[ServerInfo]
     ended: str | None = None  # a Slurm profile's recorded job that has ended: how it ended
+    queued: object = None  # a Slurm profile's job still queued or starting (a jobs.Job)
+    asked_queue: bool = False  # whether the queue was asked at all (``queued`` is then the answer)
 
 
 def find(
@@ -133,7 +135,9 @@ def find(
         # servers on compute nodes.
         job, job_server = jobs.server_of(found)
         ended = jobs.how_it_ended(job, found.markers) if job is not None and job.gone else None
-        return Found(job_server, found.home, found.servers + ([job_server] if job_server else []), ended)
+        queued = job if job is not None and not job.gone and job_server is None else None
+        servers = found.servers + ([job_server] if job_server else [])
+        return Found(job_server, found.home, servers, ended, queued, asked_queue=True)
     server = pick(master.profile, found.servers, found.home)
     servers = found.servers
     if server is None:
@@ -192,15 +196,22 @@ def start(
     home: str,
     timeout: float,
     tick: Callable[..., None] = lambda *_: None,
+    found: Found | None = None,
 ) -> ServerInfo:
     """Start the profile's server with its launcher and wait for its runtime file.
 
-    On any failure nothing is left running on the remote.
+    On any failure nothing is left running on the remote. ``found``: what the discovery just
+    saw (a Slurm job already queued is then known without asking again).
     """
     profile = master.profile
     if profile.launcher == "slurm":
         from jupytunnel import jobs
 
+        if found is not None and found.asked_queue:
+            from jupytunnel.slurm import Job
+
+            queued = found.queued if isinstance(found.queued, Job) else None
+            return jobs.start(master, timeout=timeout, tick=tick, queued=queued, asked=True)
         return jobs.start(master, timeout=timeout, tick=tick)
     launcher = launchers.for_profile(profile)
     if launcher.name == "none":

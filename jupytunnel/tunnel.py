@@ -378,7 +378,9 @@ def _connect_new(
             if srv is None:
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
-                srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick)
+                srv = started = server.start(
+                    master, home=found.home, timeout=_left(deadline), tick=tick, found=found
+                )
             if forward is not None and forward != _forward_to(profile, port, srv, found.home):
                 master.cancel_forward(forward)  # the remembered server's, which did not answer
                 forward = None
