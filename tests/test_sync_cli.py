@@ -52,16 +52,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 def sync(jt: JT, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jupytunnel", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or jt.env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return jt.run(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def accepted(d: Sshd) -> int:
