@@ -57,11 +57,15 @@ class ByHand:
         start = time.perf_counter()
         subprocess.run([*self.base, "-M", "-Nf", "target"], timeout=60, check=True, stdin=subprocess.DEVNULL)
         script = _hand_script(self.rt)
-        self.job = self.remote(
-            f"rm -rf {shlex.quote(self.rt)}; cat > ~/byhand.sbatch && sbatch --parsable --output=/dev/null "
-            "--time=00:10:00 ~/byhand.sbatch",
-            stdin=script,
-        ).strip().split(";")[0]
+        self.job = (
+            self.remote(
+                f"rm -rf {shlex.quote(self.rt)}; cat > ~/byhand.sbatch && sbatch --parsable --output=/dev/null "
+                "--time=00:10:00 ~/byhand.sbatch",
+                stdin=script,
+            )
+            .strip()
+            .split(";")[0]
+        )
         submitted = time.perf_counter()
         poll = FIRST_POLL
         node = ""

@@ -63,9 +63,8 @@ def _log_traceback(exc: BaseException) -> str | None:
     try:
         folder = paths.ensure_private_dir(paths.state_dir())
         path = folder / "crash.log"
-        text = (
-            f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} jupytunnel {__version__} "
-            f"argv={sys.argv[1:]!r}\n" + "".join(traceback.format_exception(exc))
+        text = f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} jupytunnel {__version__} argv={sys.argv[1:]!r}\n" + "".join(
+            traceback.format_exception(exc)
         )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a") as log:

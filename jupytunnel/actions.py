@@ -275,6 +275,8 @@ def require_known(name: str) -> None:
 
     if not profiles.profile_path(name).exists() and state.load(name) is None:
         raise profiles.unknown(name)
+
+
 def sync(
     name: str,
     *,

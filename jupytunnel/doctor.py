@@ -244,7 +244,7 @@ def parse_resolved(stdout: str) -> dict[str, str]:
 
 
 def resolve_check(profile: Profile, returncode: int, stdout: str, stderr: str) -> Check:
-    from jupytunnel.master import ssh_message
+    from jupytunnel.ssh.master import ssh_message
 
     name = f"ssh -G {profile.name}"
     if returncode != 0:
@@ -264,7 +264,9 @@ def resolve_check(profile: Profile, returncode: int, stdout: str, stderr: str) -
 
 def check_resolve(profiles_: list[Profile]) -> Iterator[Check]:
     """``ssh -G`` for every profile, started together (each is a local, quick process)."""
-    from jupytunnel import master, runner, sshargs
+    from jupytunnel import runner
+    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.ssh import master
 
     ssh = runner.ssh_binary()
     started = [
@@ -294,7 +296,7 @@ def control_path_check(paths_: Mapping[str, str], *, limit: int = SUN_PATH) -> C
 
 
 def check_control_paths(names: list[str]) -> Check:
-    from jupytunnel import master
+    from jupytunnel.ssh import master
 
     return control_path_check({n: str(master.control_path(n)) for n in names or ["x"]})
 
@@ -327,7 +329,7 @@ def remote_script(profile: Profile) -> str:
         lines.append(f"command -v nice >/dev/null 2>&1 || {say} nice-missing nice")
     if profile.launcher != "slurm":
         return "\n".join(_environment_lines(profile, say, lines)) + "\n"
-    from jupytunnel import slurm
+    from jupytunnel.remote import slurm
 
     lines += _slurm_lines(profile, say)
     # The batch script runs under the login shell as a login shell: so do these checks.
@@ -511,10 +513,10 @@ def _slurm_checks(profile: Profile, m: Mapping[str, str]) -> list[Check]:
         if m.get("partition", "").strip():
             out.append(ok(f"partition {name}", f"{part} (sinfo)"))
         else:
-            out.append(
-                failed(f"partition {name}", f"partition {part!r} not found (sinfo -p {part})", "see 'sinfo -s'")
-            )
+            out.append(failed(f"partition {name}", f"partition {part!r} not found (sinfo -p {part})", "see 'sinfo -s'"))
     return out
+
+
 def _remote_rsync_check(profile: Profile, m: Mapping[str, str]) -> Check:
     """rsync on the remote, for ``sync``: failed when the profile has a ``[sync]`` table
     (it means to sync), else a warning."""
@@ -540,8 +542,9 @@ def batch_profile(profile: Profile) -> Profile:
 
 def check_remote(profile: Profile, *, timeout: float) -> list[Check]:
     """Log in through a temporary master (or the live one) and run ``remote_script``."""
-    from jupytunnel import master, state
+    from jupytunnel import state
     from jupytunnel.errors import CommandError
+    from jupytunnel.ssh import master
 
     try:
         with (
@@ -615,8 +618,10 @@ def run_checks(name: str | None, *, timeout: float) -> list[Check]:
 
 def plan(name: str | None) -> list[str]:
     """What ``run_checks`` would run, one shell-quoted command a line (for ``--dry-run``)."""
-    from jupytunnel import master, profiles, runner, sshargs
+    from jupytunnel import profiles, runner
     from jupytunnel.errors import ProfileError
+    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.ssh import master
 
     ssh = runner.ssh_binary()
     lines = [runner.display([ssh, "-V"])]

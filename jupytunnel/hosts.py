@@ -98,8 +98,10 @@ def profile_or_host(name: str, *, check: bool = True) -> tuple[Profile, Destinat
 def reachable(host: str) -> bool:
     """Whether the user's ssh knows ``host``: an alias or a pattern with a proxy in its
     config (``ssh -G``), or a name the resolver finds."""
-    from jupytunnel import master, runner, sshargs
+    from jupytunnel import runner
     from jupytunnel.errors import JupytunnelError
+    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.ssh import master
 
     stub = Profile(name=host, host=host)
     argv = sshargs.resolve_argv(stub, ssh=runner.ssh_binary(), config_file=master.config_file())

@@ -15,9 +15,7 @@ from jupytunnel.errors import JupytunnelError
 _STATUS_LINE_MAX = 256
 
 
-def send(
-    port: int, base_url: str, token: str, *, timeout: float, path: str | None = None
-) -> socket.socket | None:
+def send(port: int, base_url: str, token: str, *, timeout: float, path: str | None = None) -> socket.socket | None:
     """Send the request; the answer is read by ``answered_ok``, so the caller can work while
     it travels through the tunnel. None when the local end does not even accept.
     ``path``: below the base URL; by default ``api/status`` with a token (200 only when the
@@ -90,6 +88,7 @@ def wait_status(port: int, base_url: str, token: str, *, deadline: float) -> Non
             raise JupytunnelError(f"Jupyter did not answer through the tunnel (127.0.0.1:{port}) in time")
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
+
 
 def status_code(head: bytes) -> int | None:
     """The status of an HTTP status line (``HTTP/1.1 403 Forbidden`` -> 403), None if none."""

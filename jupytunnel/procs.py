@@ -137,8 +137,7 @@ def listens_on(pid: int, port: int) -> bool:
     except (psutil.Error, OSError):
         return False
     return any(
-        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == "127.0.0.1"
-        for c in conns
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == "127.0.0.1" for c in conns
     )
 
 

@@ -60,6 +60,8 @@ class SlurmOptions(NamedTuple):
         if self.wait != DEFAULT_SLURM_WAIT:
             out["wait"] = int(self.wait) if float(self.wait).is_integer() else self.wait
         return out
+
+
 class SyncSettings(NamedTuple):
     """The ``[sync]`` table: the folder pair ``jupytunnel sync NAME`` uses by default."""
 

@@ -318,6 +318,8 @@ def stream(argv: list[str]) -> int:
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
+
+
 # After Ctrl-C, how long a relayed command gets to stop on its own (rsync renames its
 # partial file and tells the remote end), before SIGTERM; SIGKILL follows 5 s later.
 INTERRUPT_GRACE = 10.0

@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from jupytunnel import paths, run_launchers, run_scripts, runner
+from jupytunnel import paths, runner
 from jupytunnel import state as local_state
 from jupytunnel.errors import CommandError, JupytunnelError, UsageError
-from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import MARK
+from jupytunnel.remote import MARK, run_launchers, run_scripts
+from jupytunnel.ssh.master import Master, ssh_message
 
 ROUND_TRIP_TIMEOUT = 30.0
 CHECK_TIMEOUT = 120.0  # setup lines (module load) and two Jupyter CLIs

@@ -196,8 +196,6 @@ class Remote(NamedTuple):
     rsync: str  # its version line
 
 
-
-
 _VERSION_RE = re.compile(r"rsync\s+version\s+v?(\d+)\.(\d+)")
 
 
@@ -442,7 +440,8 @@ def sync(
     remote folder is made). ``echo``: where rsync's listing or progress lines go as they come.
     ``timeout``: for the login and the remote check; the transfer is bounded by IO_TIMEOUT.
     """
-    from jupytunnel import master, runner
+    from jupytunnel import runner
+    from jupytunnel.ssh import master
 
     direction: Direction = "pull" if pull else "push"
     folders = choose_folders(profile, local, remote, cwd=cwd if cwd is not None else os.getcwd())

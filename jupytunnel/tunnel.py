@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     import socket
 
     from jupytunnel import runner
-    from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
+    from jupytunnel.ssh.master import Master
 
 # Modules that only connect needs are imported inside the functions that use them:
 # `status` and a reconnect of a live tunnel stay cheap.
@@ -68,7 +68,7 @@ def is_up(record: TunnelRecord) -> bool:
     The socket lives in our private runtime dir, so the process answering there with that
     PID is the master we started: no process table scan needed on this hot path.
     """
-    from jupytunnel import mux
+    from jupytunnel.ssh import mux
 
     return mux.master_pid(record.control_path) == record.pid
 
@@ -141,9 +141,10 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
     at the recorded endpoint accepts its new token; None otherwise (the record is kept)."""
     from pathlib import Path
 
-    from jupytunnel import httpcheck, profiles, server
+    from jupytunnel import httpcheck, profiles
     from jupytunnel.errors import CommandError, UsageError
-    from jupytunnel.master import Master
+    from jupytunnel.remote import server
+    from jupytunnel.ssh.master import Master
 
     try:
         profile = profiles.load(record.profile)
@@ -203,7 +204,7 @@ def socket_record(control_path: str, name: str = "?") -> TunnelRecord | None:
     """A master with no record (a connect killed between starting it and saving the record):
     the socket in our private runtime folder answers with a PID whose command line names that
     socket, as ours. Enough of a record to show it and to end it with verified signals."""
-    from jupytunnel import mux
+    from jupytunnel.ssh import mux
 
     pid = mux.master_pid(control_path, timeout=MUX_CHECK_TIMEOUT)
     created = procs.create_time(pid) if pid else None
@@ -244,8 +245,8 @@ def orphans(known: set[str]) -> list[TunnelRecord]:
 def _socket_names() -> dict[str, str]:
     """Socket file name -> profile name, for every profile file (the name is hashed)."""
     from jupytunnel.errors import UsageError
-    from jupytunnel.master import control_path
     from jupytunnel.profiles import list_names
+    from jupytunnel.ssh.master import control_path
 
     try:
         return {control_path(n).name: n for n in list_names()}
@@ -274,7 +275,7 @@ def connect(
     tick: Callable[[], None] = lambda: None,
 ) -> Connected:
     """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server."""
-    from jupytunnel.master import master_for
+    from jupytunnel.ssh.master import master_for
 
     deadline = time.monotonic() + timeout
     # Waiting for another connect of this profile counts against --timeout too.
@@ -316,7 +317,7 @@ def _verified_master(master: Master) -> tuple[int, float]:
 
 def _no_server(profile: Profile) -> JupytunnelError:
     if profile.launcher == "none":
-        from jupytunnel.server import not_startable
+        from jupytunnel.remote.server import not_startable
 
         return not_startable(profile)
     where = f"port {profile.remote_port}" if profile.transport == "tcp" else "its socket"
@@ -350,7 +351,8 @@ def _connect_new(
     started: ServerInfo | None = None
     try:
         first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
-        from jupytunnel import httpcheck, server
+        from jupytunnel import httpcheck
+        from jupytunnel.remote import server
 
         pid, created = _verified_master(master)
         # The token goes only to our own forward: the listener on the port must be our master.
@@ -378,9 +380,7 @@ def _connect_new(
             if srv is None:
                 if not start_server or profile.launcher == "none":
                     raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
-                srv = started = server.start(
-                    master, home=found.home, timeout=_left(deadline), tick=tick, found=found
-                )
+                srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick, found=found)
             if forward is not None and forward != _forward_to(profile, port, srv, found.home):
                 master.cancel_forward(forward)  # the remembered server's, which did not answer
                 forward = None
@@ -429,7 +429,7 @@ def _open_master(
 ) -> tuple[runner.Result, int, str | None]:
     """Start the master with its first forward; an automatic local port that another
     process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again."""
-    from jupytunnel.master import finish_master, start_master
+    from jupytunnel.ssh.master import finish_master, start_master
 
     for attempt in range(_PORT_TRIES):
         forward = _first_forward(profile, port, known)
@@ -437,7 +437,8 @@ def _open_master(
         # What the rest of connect needs is imported while ssh shakes hands (~200 ms idle).
         import psutil  # noqa: F401 - warms the import that the PID check needs
 
-        from jupytunnel import httpcheck, server  # noqa: F401 - the same
+        from jupytunnel import httpcheck  # noqa: F401 - the same
+        from jupytunnel.remote import server  # noqa: F401 - the same
 
         try:
             return finish_master(master, handshake, timeout=_left(deadline)), port, forward
@@ -470,7 +471,7 @@ def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, h
 def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
     """Wait until the server answers (unless it did already); remember it; mark a server
     that asks for a password."""
-    from jupytunnel import server
+    from jupytunnel.remote import server
 
     if not ready:
         _wait_ready(profile, record.local_port, srv, deadline)
@@ -491,7 +492,7 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
 
 def _page_known(profile: Profile, srv: ServerInfo) -> str | None:
     """The page of this very server (same PID, same route), learned on an earlier connect."""
-    from jupytunnel import server
+    from jupytunnel.remote import server
 
     known = state.load_server(profile.name)
     if known is None or known.server.pid != srv.pid or known.route != server.route(profile):
@@ -535,14 +536,14 @@ def _asks_password(port: int, srv: ServerInfo) -> bool:
 def _first_forward(profile: Profile, port: int, known: ServerInfo | None) -> str | None:
     """The ``-L`` the master starts with; None when the far end is not known yet (a socket
     path before the remote home is known, a Slurm job's node before the job runs)."""
-    from jupytunnel import sshargs
+    from jupytunnel.ssh import args as sshargs
 
     if profile.launcher == "slurm":
         if known is None or known.port is None or known.host is None:
             return None  # (a remembered job's server has both: see _matches)
         return sshargs.forward_spec(local_port=port, remote_port=known.port, remote_host=known.host)
     if profile.transport == "tcp":
-        from jupytunnel import server
+        from jupytunnel.remote import server
 
         far = server.remote_port(profile)  # None: "auto", and no port remembered yet
         return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
@@ -551,7 +552,8 @@ def _first_forward(profile: Profile, port: int, known: ServerInfo | None) -> str
 
 def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
     """The ``-L`` that reaches ``srv``: its port, its socket, or a compute node's address."""
-    from jupytunnel import server, sshargs
+    from jupytunnel.remote import server
+    from jupytunnel.ssh import args as sshargs
 
     if srv.host is not None and srv.port is not None:
         return sshargs.forward_spec(local_port=port, remote_port=srv.port, remote_host=srv.host)
@@ -570,7 +572,7 @@ def _remembered(profile: Profile) -> ServerInfo | None:
     if profile.transport == "tcp" and profile.launcher != "slurm":
         return None
     known = state.load_server(profile.name)
-    from jupytunnel import server
+    from jupytunnel.remote import server
 
     if known is None or known.route != server.route(profile):
         return None
@@ -612,7 +614,7 @@ def disconnect(
     even when the server could not be reached (a dead link), and then the error says so.
     """
     from jupytunnel import browser
-    from jupytunnel.master import Master, control_path
+    from jupytunnel.ssh.master import Master, control_path
 
     deadline = time.monotonic() + timeout
     with state.profile_lock(name, timeout=timeout):
@@ -654,7 +656,7 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
 def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: float) -> bool:
     """Stop the profile's server (or cancel its job); whether there was one."""
     from jupytunnel.errors import CommandError
-    from jupytunnel.master import Master, temporary_master
+    from jupytunnel.ssh.master import Master, temporary_master
 
     try:
         if live:
@@ -666,7 +668,7 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: f
 
 
 def _stop_through(master: Master, timeout: float) -> bool:
-    from jupytunnel import server
+    from jupytunnel.remote import server
 
     if master.profile.launcher == "slurm":  # the job goes, running or still pending
         return server.stop_job(master) is not None
@@ -681,7 +683,7 @@ def disconnect_all() -> list[str]:
     """Every recorded tunnel, and every master found by its socket without a record."""
     from pathlib import Path
 
-    from jupytunnel.master import Master
+    from jupytunnel.ssh.master import Master
 
     records = state.load_all()
     lines = [disconnect(rec.profile) for rec in records]
@@ -703,9 +705,10 @@ def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
         return None  # a damaged record: nothing of it goes into a remote command
     from pathlib import Path
 
-    from jupytunnel import remote, slurm
+    from jupytunnel import remote
     from jupytunnel.errors import CommandError
-    from jupytunnel.master import Master
+    from jupytunnel.remote import slurm
+    from jupytunnel.ssh.master import Master
 
     unknown: dict[str, str | None] = {"id": record.job, "node": record.node, "state": None, "time_left": None}
     master = Master(_stub(record.profile, record), Path(record.control_path))
@@ -756,13 +759,15 @@ def status(name: str | None = None) -> list[Status]:
 
 def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
     """What ``connect`` would run, one shell-quoted command a line (``#`` lines explain)."""
-    from jupytunnel import launchers, remote, runner, sshargs
-    from jupytunnel.master import Master, config_file, control_path
+    from jupytunnel import remote, runner
+    from jupytunnel.remote import launchers
+    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.ssh.master import Master, config_file, control_path
 
     ssh = runner.ssh_binary()
     ctl = str(control_path(profile.name))
     cfg = config_file()
-    from jupytunnel import server
+    from jupytunnel.remote import server
 
     wanted = local_port if local_port is not None else profile.local_port
     far = server.remote_port(profile)  # None: remote_port = "auto" and none remembered
@@ -801,7 +806,7 @@ def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> li
         lines += launchers.plan_start(profile)
         lines.append(runner.display(stub.remote_argv(launchers.start_script(profile, sock=sock))))
     if slurm:
-        from jupytunnel import slurm as batch
+        from jupytunnel.remote import slurm as batch
 
         lines.append("# until the job runs and its server's runtime file appears (bounded by [slurm] wait):")
         lines.append(runner.display(stub.remote_argv(remote.PRELUDE + batch.probe_script(profile, output_lines=15))))

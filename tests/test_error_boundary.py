@@ -39,7 +39,11 @@ def _raising(exc: BaseException) -> Callable[..., None]:
     ],
 )
 def test_known_failures_are_one_line(
-    dirs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], exc: BaseException, code: int,
+    dirs: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exc: BaseException,
+    code: int,
     fragment: str,
 ) -> None:
     monkeypatch.setattr(actions, "status", _raising(exc))

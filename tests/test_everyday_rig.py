@@ -230,9 +230,10 @@ def test_server_logs_through_a_master_that_is_gone_is_sshs_failure(
 ) -> None:
     """The session after the master went away: ssh exits 255 (its fallback is ProxyCommand=false),
     which is ssh's failure, not a missing log."""
-    from jupytunnel import profiles, server
+    from jupytunnel import profiles
     from jupytunnel.errors import JupytunnelError
-    from jupytunnel.master import Master
+    from jupytunnel.remote import server
+    from jupytunnel.ssh.master import Master
 
     for key, value in jt.env.items():
         monkeypatch.setenv(key, value)

@@ -19,8 +19,9 @@ from conftest import JT
 from helpers import api_status, run_json, wait_for
 from rig import Rig, free_port
 
-from jupytunnel import launchers, remote
+from jupytunnel import remote
 from jupytunnel.profiles import Profile
+from jupytunnel.remote import launchers
 
 SETUP = ("module load python/3.11", "source ~/venvs/lab/bin/activate")
 # As Lmod does: `module` is a shell function the login shell's rc files define.
@@ -114,7 +115,9 @@ def test_setup_lines_in_the_login_shell(tmp_path: Path, shell: str, launcher: st
         assert f"JUPYTER_TOKEN={'t' * 48}" in lines
     finally:
         subprocess.run(["tmux", "kill-server"], env=env, capture_output=True, timeout=10, check=False)
-        subprocess.run(["screen", "-S", "jupytunnel-uni", "-X", "quit"], env=env, capture_output=True, timeout=10, check=False)
+        subprocess.run(
+            ["screen", "-S", "jupytunnel-uni", "-X", "quit"], env=env, capture_output=True, timeout=10, check=False
+        )
         for proc in psutil.process_iter(["cmdline"]):
             cmd = proc.info["cmdline"] or []
             if cmd[:2] == ["sleep", "60"] and str(home) in (proc.environ().get("HOME", "") if proc.pid else ""):

@@ -13,7 +13,7 @@ from helpers import kill_pid, run_json, start_server_by_hand
 from rig import Rig, free_port
 
 from jupytunnel.errors import seconds
-from jupytunnel.master import ssh_message
+from jupytunnel.ssh.master import ssh_message
 
 # A server extension that registers one page, as JupyterLab (/lab) or Notebook 7 (/tree) do.
 _EXTENSION = """
@@ -116,9 +116,9 @@ def test_ssh_message_keeps_the_cause_lines_of_every_hop() -> None:
         "channel 0: open failed: connect failed: Connection refused / stdio forwarding failed / "
         "Connection closed by UNKNOWN port 65535"
     )
-    assert ssh_message("Warning: Permanently added x\nssh: Could not resolve hostname nowhere: Name or service not known\n") == (
-        "ssh: Could not resolve hostname nowhere: Name or service not known"
-    )
+    assert ssh_message(
+        "Warning: Permanently added x\nssh: Could not resolve hostname nowhere: Name or service not known\n"
+    ) == ("ssh: Could not resolve hostname nowhere: Name or service not known")
     assert ssh_message("a\nb\nc\nd\n") == "b / c / d"
 
 

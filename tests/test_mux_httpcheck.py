@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from jupytunnel import httpcheck, mux
+from jupytunnel import httpcheck
 from jupytunnel.errors import JupytunnelError
+from jupytunnel.ssh import mux
 
 
 def _serve_once(listener: socket.socket, handler: Callable[[socket.socket], None]) -> threading.Thread:
@@ -55,7 +56,8 @@ def unix_listener(tmp_path: Path) -> Iterator[tuple[str, socket.socket]]:
     listener.close()
 
 
-def _mux_peer(*, hello: int = mux.MUX_MSG_HELLO, kind: int = mux.MUX_S_ALIVE, rid_delta: int = 0, pid: int = 4242
+def _mux_peer(
+    *, hello: int = mux.MUX_MSG_HELLO, kind: int = mux.MUX_S_ALIVE, rid_delta: int = 0, pid: int = 4242
 ) -> Callable[[socket.socket], None]:
     def handler(conn: socket.socket) -> None:
         assert struct.unpack(">II", _read_msg(conn)) == (mux.MUX_MSG_HELLO, mux.SSHMUX_VER)
@@ -81,7 +83,8 @@ def test_master_pid_from_the_alive_answer(unix_listener: tuple[str, socket.socke
         _mux_peer(rid_delta=1),  # an answer to another request
     ],
 )
-def test_master_pid_refuses_answers_that_are_not_ours(unix_listener: tuple[str, socket.socket], peer: Callable[[socket.socket], None]
+def test_master_pid_refuses_answers_that_are_not_ours(
+    unix_listener: tuple[str, socket.socket], peer: Callable[[socket.socket], None]
 ) -> None:
     path, listener = unix_listener
     thread = _serve_once(listener, peer)

@@ -175,6 +175,8 @@ def test_stray_files_with_invalid_names_are_not_listed(tmp_path: Path, monkeypat
     tunnels.mkdir(parents=True)
     (tunnels / ("y" * 120 + ".json")).write_text("{}")
     assert state.load_all() == []
+
+
 @pytest.mark.parametrize(
     ("sync", "fragment"),
     [

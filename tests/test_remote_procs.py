@@ -17,8 +17,9 @@ from conftest import JT
 from helpers import kill_pid, procs_with, run_json, start_server_by_hand, wait_for, wait_gone
 from rig import Rig, free_port
 
-from jupytunnel import launchers, remote
+from jupytunnel import remote
 from jupytunnel.profiles import Profile
+from jupytunnel.remote import launchers
 
 pytestmark = pytest.mark.integration
 
@@ -116,9 +117,7 @@ def test_disconnect_stop_server_without_a_tunnel(jt: JT) -> None:
     assert list(jt.runtime_dir.glob("cm-*")) == []  # the short master is gone too
 
 
-def test_disconnect_stop_server_on_a_dead_link_gives_up_in_time_and_closes_the_tunnel(
-    jt: JT, rig: Rig
-) -> None:
+def test_disconnect_stop_server_on_a_dead_link_gives_up_in_time_and_closes_the_tunnel(jt: JT, rig: Rig) -> None:
     port = free_port()
     pid = start_server_by_hand(rig, port)
     try:

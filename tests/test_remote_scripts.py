@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jupytunnel import launchers, remote
+from jupytunnel import remote
 from jupytunnel.profiles import Profile
+from jupytunnel.remote import launchers
 
 SHELLS = [s for s in ("sh", "dash", "bash", "zsh") if shutil.which(s)]
 

@@ -11,8 +11,8 @@ import psutil
 import pytest
 from rig import SSH, Rig, free_port, wait_port
 
-from jupytunnel import sshargs
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import args as sshargs
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,10 @@ from helpers import alive
 from test_cli_basic import bash_words, run
 from test_remote_scripts import SHELLS, run_in
 
-from jupytunnel import run_launchers, run_scripts, runs
+from jupytunnel import runs
 from jupytunnel.errors import UsageError
 from jupytunnel.profiles import Profile
+from jupytunnel.remote import run_launchers, run_scripts
 
 RID = "20261130-011107-ab12"
 VENV_BIN = str(Path(sys.executable).parent)

@@ -85,8 +85,8 @@ def test_server_start_command_and_user_started_server_is_reused(jt: JT) -> None:
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed (CI installs it)")
 @pytest.mark.parametrize("name", ["tmx", "tm.x"])
 def test_tmux_launcher(rig: Rig, jt: JT, name: str) -> None:
-    from jupytunnel.launchers import session_name
     from jupytunnel.profiles import Profile
+    from jupytunnel.remote.launchers import session_name
 
     session = session_name(Profile(name=name, host="target"))
     port = free_port()
@@ -208,7 +208,7 @@ def test_remote_port_taken_names_the_failure(rig: Rig, jt: JT) -> None:
     assert out.returncode == 1
     assert out.stderr == (
         f"jupytunnel: remote port {port} on target is already in use (another server, maybe another user's); "
-        "set remote_port = \"auto\" in profile 'busy' to pick a free one, or transport = \"socket\"\n"
+        'set remote_port = "auto" in profile \'busy\' to pick a free one, or transport = "socket"\n'
     )
     assert not (jt.state_dir / "tunnels" / "busy.json").exists()
     assert procs_with(str(jt.runtime_dir)) == []

@@ -91,9 +91,9 @@ def test_a_listener_that_is_not_our_master_never_receives_the_token(rig: Rig, jt
 
 
 def test_remembered_server_is_tied_to_its_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jupytunnel import server, tunnel
+    from jupytunnel import tunnel
     from jupytunnel.profiles import Profile
-    from jupytunnel.remote import ServerInfo
+    from jupytunnel.remote import ServerInfo, server
 
     monkeypatch.setenv("JUPYTUNNEL_STATE_DIR", str(tmp_path))
     base = Profile(name="aura", host="aura.example", user="ada", transport="socket")
@@ -129,9 +129,7 @@ def test_three_auto_port_profiles_connect_at_once(rig: Rig, jt: JT) -> None:
     pids = []
     for name in names:
         sock = folder / f"{name}.sock"
-        cmd = (
-            f"nohup jupyter server --no-browser --sock={sock} --sock-mode=0600 </dev/null >/dev/null 2>&1 & echo $!"
-        )
+        cmd = f"nohup jupyter server --no-browser --sock={sock} --sock-mode=0600 </dev/null >/dev/null 2>&1 & echo $!"
         pids.append(int(rig.ssh("target", cmd).stdout.strip()))
         jt.profile(name, transport="socket", launcher="none", remote_port=same, local_port="auto")
     try:
@@ -152,8 +150,9 @@ def test_three_auto_port_profiles_connect_at_once(rig: Rig, jt: JT) -> None:
 def test_planted_runtime_folder_gets_a_private_fallback(other_user: str) -> None:
     """As the other user (a forked child that drops to its uid), whose /tmp/jupytunnel-UID
     we planted: jupytunnel uses a private fallback, says where, and never the planted one."""
-    from jupytunnel import master, paths
+    from jupytunnel import paths
     from jupytunnel.profiles import Profile
+    from jupytunnel.ssh import master
 
     info = pwd.getpwnam(other_user)
     planted = Path(f"/tmp/jupytunnel-{info.pw_uid}")
@@ -233,4 +232,6 @@ def test_listener_check_agrees_with_psutil() -> None:
         elsewhere.listen()
         port, other = mine.getsockname()[1], elsewhere.getsockname()[1]
         pairs = [(os.getpid(), port), (os.getppid(), port), (os.getpid(), other), (os.getpid(), free_port())]
-        assert procs.our_listeners(pairs) == [procs.listens_on(pid, p) for pid, p in pairs] == [True, False, False, False]
+        assert (
+            procs.our_listeners(pairs) == [procs.listens_on(pid, p) for pid, p in pairs] == [True, False, False, False]
+        )

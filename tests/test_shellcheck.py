@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from jupytunnel import doctor, launchers, remote, slurm
+from jupytunnel import doctor, remote
 from jupytunnel.profiles import Profile, SlurmOptions
-from jupytunnel.remote import ServerInfo
+from jupytunnel.remote import ServerInfo, launchers, slurm
 
 SHELLCHECK = shutil.which("shellcheck")
 pytestmark = pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (.ci/run installs it)")

@@ -14,10 +14,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-from jupytunnel import profiles, remote, slurm, sshargs
+from jupytunnel import profiles, remote
 from jupytunnel.errors import ProfileError
-from jupytunnel.jobs import server_of
 from jupytunnel.profiles import Profile, SlurmOptions
+from jupytunnel.remote import slurm
+from jupytunnel.remote.jobs import server_of
+from jupytunnel.ssh import args as sshargs
 
 
 def _build(raw: dict[str, object], defaults: dict[str, object] | None = None) -> Profile:
@@ -109,7 +111,13 @@ def test_server_of_a_running_job_is_addressed_at_the_node() -> None:
     assert job.id == "17"
     assert job.to_dict() == {"id": "17", "node": "cn1", "state": "RUNNING", "time_left": "59:40"}
     assert server is not None
-    assert (server.host, server.port, server.job, server.node, server.token) == ("10.214.0.2", 40001, "17", "cn1", "t0k")
+    assert (server.host, server.port, server.job, server.node, server.token) == (
+        "10.214.0.2",
+        40001,
+        "17",
+        "cn1",
+        "t0k",
+    )
     assert server.endpoint == "cn1:40001"
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupytunnel import sshargs
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import args as sshargs
 
 SSH = "/usr/bin/ssh"
 CTL = "/run/user/1000/jupytunnel/cm-0123456789abcdef"

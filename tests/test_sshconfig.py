@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rig import SSH
 
-from jupytunnel import sshconfig
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
-from jupytunnel.sshconfig_file import unified_diff
+from jupytunnel.ssh import config as sshconfig
+from jupytunnel.ssh.config_file import unified_diff
 
 AURA = Profile(name="aura", host="aura.example.org", user="ada", jump=("gw.example.org",), remote_port=8890)
 LAB = Profile(

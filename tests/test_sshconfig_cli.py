@@ -23,7 +23,8 @@ import tomli_w
 from conftest import JT
 from rig import SSH, Rig, free_port, wait_port
 
-from jupytunnel import sshconfig, sshconfig_file
+from jupytunnel.ssh import config as sshconfig
+from jupytunnel.ssh import config_file as sshconfig_file
 from jupytunnel.state import TunnelRecord
 
 ROOT = os.geteuid() == 0
@@ -434,7 +435,7 @@ def test_concurrent_runs_lose_no_block(env: Env) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from jupytunnel import sshconfig_file
+from jupytunnel.ssh import config_file as sshconfig_file
 target = Path(sys.argv[1])
 a, b = Path(sys.argv[2]).read_bytes(), Path(sys.argv[3]).read_bytes()
 print("ready", flush=True)

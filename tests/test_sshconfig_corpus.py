@@ -20,12 +20,15 @@ import pytest
 import tomli_w
 from rig import SSH
 
-from jupytunnel import sshconfig
 from jupytunnel.profiles import Profile
-from jupytunnel.sshconfig_file import SESSION_OPTIONS
+from jupytunnel.ssh import config as sshconfig
+from jupytunnel.ssh.config_file import SESSION_OPTIONS
 
 HERE = Path(__file__).resolve().parent
-_CANDIDATES = [HERE.parent / ".." / "shared" / "data" / "sshconfigs", Path(os.environ.get("JUPYTUNNEL_TEST_SSHCONFIGS", "/nonexistent"))]
+_CANDIDATES = [
+    HERE.parent / ".." / "shared" / "data" / "sshconfigs",
+    Path(os.environ.get("JUPYTUNNEL_TEST_SSHCONFIGS", "/nonexistent")),
+]
 CORPUS = next((p.resolve() for p in _CANDIDATES if p.is_dir()), None)
 FILES = sorted(CORPUS.glob("*.conf")) if CORPUS else []
 _HOST_RE = re.compile(rb"^[ \t]*host(?:[ \t]*=[ \t]*|[ \t]+)(.+?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from jupytunnel import runs, server, state, tunnel
+from jupytunnel import runs, state, tunnel
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import ServerInfo
+from jupytunnel.remote import ServerInfo, server
 from jupytunnel.state import RememberedServer, TunnelRecord
 
 TOKEN = "t" * 48

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from jupytunnel import runner, sshargs
+from jupytunnel import runner
 from jupytunnel import sync as s
 from jupytunnel.errors import JupytunnelError, UsageError
 from jupytunnel.profiles import Profile, SyncSettings
+from jupytunnel.ssh import args as sshargs
 
 RSYNC = "/usr/bin/rsync"
 SSH = ["/usr/bin/ssh", "-F", "/tmp/c fg", "-S", "/rt/cm-0123", "-o", "ControlMaster=no"]

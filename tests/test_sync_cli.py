@@ -50,7 +50,8 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def sync(jt: JT, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+def sync(
+    jt: JT, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return jt.run(*args, cwd=cwd, env=env, timeout=timeout)
 

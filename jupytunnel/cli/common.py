@@ -11,8 +11,8 @@ from jupytunnel.actions import parse_local_port
 from jupytunnel.output import dry_run_lines, print_json, print_table
 
 if TYPE_CHECKING:
-    from jupytunnel.master import Master
     from jupytunnel.profiles import Profile
+    from jupytunnel.ssh.master import Master
 
 
 @dataclasses.dataclass
@@ -59,7 +59,9 @@ __all__ = [
 def plan_session(profile: Profile, scripts: list[str]) -> Master:
     """For dry runs of commands that work through a master: a master of their own (unless
     the profile's tunnel is up, whose master they then use), the scripts through it, its exit."""
-    from jupytunnel import master, runner, sshargs
+    from jupytunnel import runner
+    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.ssh import master
 
     live = master.master_for(profile)
     temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))

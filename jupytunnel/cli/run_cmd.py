@@ -85,8 +85,9 @@ def start(
 
     Example: jupytunnel run aura analysis.ipynb --wait
     """
-    from jupytunnel import master, profiles, runs
+    from jupytunnel import profiles, runs
     from jupytunnel.actions import parse_timeout
+    from jupytunnel.ssh import master
 
     profile = profiles.load(name)
     timeout = parse_timeout(timeout)
@@ -187,12 +188,13 @@ def fetch(
 
     Example: jupytunnel run fetch 20261130-011107-ab12 --to results
     """
-    from jupytunnel import master, runs
+    from jupytunnel import runs
+    from jupytunnel.ssh import master
 
     record = runs.find(run_id)
     profile = _profile_of(record)
     if GLOBALS.dry_run:
-        from jupytunnel import run_scripts
+        from jupytunnel.remote import run_scripts
 
         plan_session(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
                         run_scripts.cat_script(record.id, "executed.ipynb")])  # fmt: skip
@@ -214,7 +216,9 @@ def logs(
 
     Example: jupytunnel run logs 20261130-011107-ab12 --follow
     """
-    from jupytunnel import master, run_scripts, runs
+    from jupytunnel import runs
+    from jupytunnel.remote import run_scripts
+    from jupytunnel.ssh import master
 
     record = runs.find(run_id)
     profile = _profile_of(record)
@@ -239,7 +243,9 @@ def cancel(run_id: RunId) -> None:
 
     Example: jupytunnel run cancel 20261130-011107-ab12
     """
-    from jupytunnel import master, run_scripts, runs
+    from jupytunnel import runs
+    from jupytunnel.remote import run_scripts
+    from jupytunnel.ssh import master
 
     record = runs.find(run_id)
     profile = _profile_of(record)
@@ -274,7 +280,9 @@ def list_runs(
 
     Example: jupytunnel runs aura --json
     """
-    from jupytunnel import master, profiles, run_scripts, runs
+    from jupytunnel import profiles, runs
+    from jupytunnel.remote import run_scripts
+    from jupytunnel.ssh import master
 
     if name is not None:
         profile = profiles.load(name)
@@ -343,7 +351,8 @@ def _profile_of(record: RunRecord) -> Profile:
 
 
 def _plan_start(profile: Profile, notebook: Path, kernel: str | None) -> None:
-    from jupytunnel import run_launchers, run_scripts, runs
+    from jupytunnel import runs
+    from jupytunnel.remote import run_launchers, run_scripts
 
     run_id = runs.new_id()
     launcher = run_launchers.for_profile(profile)

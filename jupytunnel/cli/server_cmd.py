@@ -41,8 +41,10 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import launchers, master, remote, runner, server, state
+    from jupytunnel import remote, runner, state
     from jupytunnel.actions import SLURM_READY_WAIT, parse_timeout
+    from jupytunnel.remote import launchers, server
+    from jupytunnel.ssh import master
 
     profile = _profile(name)
     if timeout is None:
@@ -77,7 +79,7 @@ def stop(name: ProfileName) -> None:
 
     profile = _profile(name)
     if GLOBALS.dry_run and profile.launcher == "slurm":
-        from jupytunnel import slurm
+        from jupytunnel.remote import slurm
 
         print("# scancel the profile's recorded job (running or pending), then wait until it has left the queue")
         plan_session(profile, [slurm.cancel_script(profile)])
@@ -94,7 +96,9 @@ def stop(name: ProfileName) -> None:
 
 def stop_server(profile: Profile) -> str:
     """What ``server stop`` does (``profile remove`` too); returns a line for the user."""
-    from jupytunnel import master, server, state
+    from jupytunnel import state
+    from jupytunnel.remote import server
+    from jupytunnel.ssh import master
 
     name = profile.name
     with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
@@ -114,7 +118,9 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import master, remote, server, state
+    from jupytunnel import remote, state
+    from jupytunnel.remote import server
+    from jupytunnel.ssh import master
 
     profile = _profile(name)
     if GLOBALS.dry_run:
@@ -176,8 +182,10 @@ def logs(
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import master, remote, server, state
+    from jupytunnel import remote, state
     from jupytunnel.actions import parse_timeout
+    from jupytunnel.remote import server
+    from jupytunnel.ssh import master
 
     profile = _profile(name)
     timeout = parse_timeout(timeout)
@@ -209,8 +217,9 @@ def password(name: ProfileName) -> None:
 
     Example: jupytunnel server password aura
     """
-    from jupytunnel import master, state
-    from jupytunnel import password as remote_password
+    from jupytunnel import state
+    from jupytunnel.remote import password as remote_password
+    from jupytunnel.ssh import master
 
     profile = _profile(name)
     if GLOBALS.dry_run:

@@ -49,7 +49,8 @@ def write_ssh_config(
 
     Example: jupytunnel write-ssh-config aura --dry-run
     """
-    from jupytunnel import profiles, sshconfig_file
+    from jupytunnel import profiles
+    from jupytunnel.ssh import config_file as sshconfig_file
 
     path = (file.expanduser() if file is not None else sshconfig_file.default_path()).absolute()
     dry = dry_run or GLOBALS.dry_run
@@ -82,7 +83,7 @@ def write_ssh_config(
 
 
 def _report(plan: object, *, dry: bool, written: bool = False) -> None:
-    from jupytunnel.sshconfig_file import Plan, backup_path
+    from jupytunnel.ssh.config_file import Plan, backup_path
 
     assert isinstance(plan, Plan)
     for warning in plan.warnings:
@@ -105,8 +106,8 @@ def _report(plan: object, *, dry: bool, written: bool = False) -> None:
 
 
 def _orphans(plan: object, names: set[str]) -> None:
-    from jupytunnel import sshconfig
-    from jupytunnel.sshconfig_file import Plan
+    from jupytunnel.ssh import config as sshconfig
+    from jupytunnel.ssh.config_file import Plan
 
     assert isinstance(plan, Plan)
     for name in sshconfig.managed_names(plan.new):

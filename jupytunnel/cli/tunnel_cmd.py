@@ -94,7 +94,7 @@ def disconnect(
 def _plan_disconnect(names: list[str]) -> None:
     from jupytunnel import profiles, runner, state
     from jupytunnel.errors import UsageError
-    from jupytunnel.master import Master, control_path
+    from jupytunnel.ssh.master import Master, control_path
 
     for name in names:
         rec = state.load(name)

@@ -14,8 +14,8 @@ import sys
 
 from jupytunnel import remote
 from jupytunnel.errors import JupytunnelError, UsageError
-from jupytunnel.master import Master, ssh_message
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh.master import Master, ssh_message
 
 # Runs on the remote with the interpreter of the profile's `jupyter`. The password arrives
 # on its stdin; only marked lines (argv[1]) are ours to parse.

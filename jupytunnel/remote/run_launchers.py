@@ -105,9 +105,7 @@ class SlurmRun:
         self.sbatch_args = sbatch_args
 
     def start_lines(self, run_id: str) -> str:
-        args = shlex.join(
-            [*self.sbatch_args, "--parsable", f"--job-name={job_name(run_id)}", "--output=slurm.out"]
-        )
+        args = shlex.join([*self.sbatch_args, "--parsable", f"--job-name={job_name(run_id)}", "--output=slurm.out"])
         pending = (
             '{"version": 1, "state": "pending", "started_at": %s, "ended_at": null, "exit_code": null, '
             '"pid": null, "pid_start": "", "job_pid": null, "job_start": ""}'
@@ -116,8 +114,8 @@ class SlurmRun:
             # The job's first state, before sbatch: the start script waits for a state.
             f"printf '{pending}\\n' \"$(date +%s)\" > .state.tmp && mv -f .state.tmp state.json && "
             # --chdir: the run folder; --wrap: job.sh under the shell the start script chose.
-             f'o=$(sbatch {args} --chdir="$PWD" --wrap="exec $JT_SH ./job.sh {run_id}" 2>sbatch.err) && '
-             "printf '%s\\n' \"${o%%;*}\" > slurm.job || { sed 's/^/sbatch: /' sbatch.err >&2; false; }\n"
+            f'o=$(sbatch {args} --chdir="$PWD" --wrap="exec $JT_SH ./job.sh {run_id}" 2>sbatch.err) && '
+            "printf '%s\\n' \"${o%%;*}\" > slurm.job || { sed 's/^/sbatch: /' sbatch.err >&2; false; }\n"
         )
 
     def cleanup_lines(self, run_id: str) -> str:  # noqa: ARG002 - scancel took everything

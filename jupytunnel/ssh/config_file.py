@@ -1,6 +1,6 @@
 """Writing managed blocks into a real ssh config: resolve, validate, back up, replace.
 
-``jupytunnel.sshconfig`` computes the new bytes; this module decides what goes into each
+``jupytunnel.ssh.config`` computes the new bytes; this module decides what goes into each
 block (with ``ssh -G``), proves the result with the real client before anything is written,
 and writes it atomically under a lock, keeping mode, owner and a backup.
 """
@@ -18,9 +18,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from jupytunnel import sshconfig
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import config as sshconfig
 
 SSH_G_TIMEOUT = 20.0
 LOCK_TIMEOUT = 30.0
@@ -179,7 +179,7 @@ def _resolve_many(argvs: Mapping[str, list[str]], *, config: Path, shown: str) -
     ``config`` is the temporary file the commands read; errors name it as ``shown``.
     """
     from jupytunnel import runner
-    from jupytunnel.master import ssh_message
+    from jupytunnel.ssh.master import ssh_message
 
     started = {name: runner.Started(argv) for name, argv in argvs.items()}
     out: dict[str, Resolved] = {}
@@ -421,7 +421,8 @@ def _resolve_blocks(
        (an alias's HostName, Port, ProxyJump, IdentityFile; a ``Host *.corp`` pattern's);
     3. the final blocks, and ``ssh -G NAME`` again: any difference left is refused.
     """
-    from jupytunnel import runner, sshargs
+    from jupytunnel import runner
+    from jupytunnel.ssh import args as sshargs
 
     ssh = runner.ssh_binary()
     names = [p.name for p in profiles]

@@ -1,4 +1,6 @@
-"""Remote shell scripts (pure builders) and the parsers for what they print.
+"""What runs on the far end. This module: the remote shell scripts every part shares (the
+prelude, discovery of running servers, markers) as pure builders, and the parsers for what
+they print; ``launchers``, ``server``, ``slurm``/``jobs`` and the run scripts build on it.
 
 Each script is one string for the remote login shell, in POSIX sh (what sh, bash, zsh, ksh
 and dash all accept). Every value that comes from a profile is quoted with ``shlex.quote``;
@@ -167,7 +169,7 @@ def discovery_extra(profile: Profile) -> str:
     """What discovery must also ask for this profile (its Slurm job), in the same trip."""
     if profile.launcher != "slurm":
         return ""
-    from jupytunnel import slurm
+    from jupytunnel.remote import slurm
 
     return slurm.probe_script(profile)
 

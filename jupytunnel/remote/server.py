@@ -7,11 +7,11 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from jupytunnel import launchers, remote
+from jupytunnel import remote
 from jupytunnel.errors import CommandError, JupytunnelError, seconds
-from jupytunnel.master import SSH_FAILED, Master, ssh_message
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import Discovery, ServerInfo
+from jupytunnel.remote import Discovery, ServerInfo, launchers
+from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
 
 # One remote script through the master: login shell, setup lines (module loads can take
 # seconds on a busy login node) and the script itself.
@@ -129,7 +129,7 @@ def find(
     else:
         found = discover(master, extra=remote.discovery_extra(profile), timeout=timeout)
     if profile.launcher == "slurm":
-        from jupytunnel import jobs
+        from jupytunnel.remote import jobs
 
         # Never the Jupyter CLI here: on a login node it deletes the runtime files of
         # servers on compute nodes.
@@ -175,7 +175,7 @@ def _port_taken(profile: Profile, markers: list[str]) -> str | None:
         return None
     return (
         f"remote port {profile.remote_port} on {profile.host} is already in use (another server, maybe "
-        f"another user's); set remote_port = \"auto\" in profile {profile.name!r} to pick a free one, or "
+        f'another user\'s); set remote_port = "auto" in profile {profile.name!r} to pick a free one, or '
         'transport = "socket"'
     )
 
@@ -205,10 +205,10 @@ def start(
     """
     profile = master.profile
     if profile.launcher == "slurm":
-        from jupytunnel import jobs
+        from jupytunnel.remote import jobs
 
         if found is not None and found.asked_queue:
-            from jupytunnel.slurm import Job
+            from jupytunnel.remote.slurm import Job
 
             queued = found.queued if isinstance(found.queued, Job) else None
             return jobs.start(master, timeout=timeout, tick=tick, queued=queued, asked=True)
@@ -343,7 +343,8 @@ def stop(master: Master, server: ServerInfo, *, timeout: float = STOP_TIMEOUT) -
 
 def stop_job(master: Master) -> str | None:
     """Cancel a Slurm profile's job, running or still pending; the id, None if none."""
-    from jupytunnel import jobs, state
+    from jupytunnel import state
+    from jupytunnel.remote import jobs
 
     cancelled = jobs.cancel(master)
     state.forget_server(master.profile.name)
@@ -352,7 +353,7 @@ def stop_job(master: Master) -> str | None:
 
 def logs(master: Master, lines: int) -> str:
     if master.profile.launcher == "slurm":
-        from jupytunnel import jobs
+        from jupytunnel.remote import jobs
 
         return jobs.logs(master, lines)
     result = master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT)

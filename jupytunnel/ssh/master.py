@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from jupytunnel import mux, paths, runner, sshargs, state
+from jupytunnel import paths, runner, state
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import args as sshargs
+from jupytunnel.ssh import mux
 
 _CHECK_PATTERN = r"Master running \(pid=(\d+)\)"
 # Lines of ssh's stderr that are noise, not the reason for a failure.

@@ -52,11 +52,11 @@ def cancel_start(profile: Profile) -> str:
     starting = _remote_file(profile, ".starting")
     return (
         f"if _jt_ours {starting}; then\n"
-         f'  p=$(sed -n 1p {starting}); kill -s TERM -- "-$p" 2>/dev/null || kill -s TERM "$p" 2>/dev/null\n'
-         f"  i=0; while _jt_ours {starting} && [ $i -lt 30 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done\n"
-         f'  _jt_ours {starting} && kill -s KILL -- "-$p" 2>/dev/null\n'
-         "fi\n"
-         f"rm -f {starting}\n"
+        f'  p=$(sed -n 1p {starting}); kill -s TERM -- "-$p" 2>/dev/null || kill -s TERM "$p" 2>/dev/null\n'
+        f"  i=0; while _jt_ours {starting} && [ $i -lt 30 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done\n"
+        f'  _jt_ours {starting} && kill -s KILL -- "-$p" 2>/dev/null\n'
+        "fi\n"
+        f"rm -f {starting}\n"
     )
 
 
@@ -97,10 +97,10 @@ def choose_port(profile: Profile, fd: str) -> str:
     fail = say("error cannot choose a free port on the remote (remote_port = auto needs Python there)", fd)
     return (
         f"_jt_py=$(sed -n '1s/^#![[:space:]]*//p' \"$(command -v {word})\" 2>/dev/null)\n"
-         '$_jt_py -c "import socket" 2>/dev/null || _jt_py=python3\n'
-         f'_jt_port=$($_jt_py -c {shlex.quote(pick)}) && [ -n "$_jt_port" ] || {{ {fail}; exit 1; }}\n'
-         f"(umask 077; printf '%s\\n' \"$_jt_port\" > {_remote_file(profile, '.port')})\n"
-         f"printf '%s\\n' \"{MARK} port $_jt_port\" >&{fd}\n"
+        '$_jt_py -c "import socket" 2>/dev/null || _jt_py=python3\n'
+        f'_jt_port=$($_jt_py -c {shlex.quote(pick)}) && [ -n "$_jt_port" ] || {{ {fail}; exit 1; }}\n'
+        f"(umask 077; printf '%s\\n' \"$_jt_port\" > {_remote_file(profile, '.port')})\n"
+        f"printf '%s\\n' \"{MARK} port $_jt_port\" >&{fd}\n"
     )
 
 
@@ -364,7 +364,7 @@ def plan_start(profile: Profile) -> list[str]:
     """For dry runs: the lines that show how the server would start (``#`` lines explain);
     the remote script itself is the last line's business, see ``start_script``."""
     if profile.launcher == "slurm":
-        from jupytunnel import slurm
+        from jupytunnel.remote import slurm
 
         head = f"# the batch script, written to ~/.local/state/jupytunnel/{profile.name}.sbatch and submitted"
         body = [f"#   {line}" if line else "#" for line in slurm.batch_script(profile).splitlines()]
@@ -375,7 +375,7 @@ def plan_start(profile: Profile) -> list[str]:
 def start_script(profile: Profile, *, sock: str | None) -> str:
     """The remote script that starts the profile's server (for a Slurm profile: submits its job)."""
     if profile.launcher == "slurm":
-        from jupytunnel import slurm
+        from jupytunnel.remote import slurm
 
         return slurm.submit_script(profile)
     return for_profile(profile).start_script(profile, sock=sock)

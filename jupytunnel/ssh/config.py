@@ -4,7 +4,7 @@ The user's file is never parsed into a model and printed back: it is split into 
 keep their own line ends, and only the lines between our markers are ever replaced, so
 comments, tabs, CRLF, keyword case, ``Include``, ``Match``, a missing final newline and
 bytes that are not UTF-8 all survive. Nothing here reads or writes a file or runs ssh
-(``jupytunnel.sshconfig_file`` does).
+(``jupytunnel.ssh.config_file`` does).
 
 OpenSSH rules this module relies on (ssh_config(5), readconf.c):
 
@@ -257,7 +257,7 @@ def block_options(
     """The block's ``(Keyword, value)`` lines, values already in ssh_config syntax.
 
     ``carried`` are options copied from ``ssh -G`` of the profile's host (see
-    ``jupytunnel.sshconfig_file``). ``ssh_options`` are written as given: jupytunnel passes
+    ``jupytunnel.ssh.config_file``). ``ssh_options`` are written as given: jupytunnel passes
     them as ``-o Key=Value``, which ssh parses exactly like a config line.
     """
     user_keys = {k.lower() for k in profile.ssh_options}

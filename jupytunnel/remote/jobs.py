@@ -1,5 +1,5 @@
 """The Slurm launcher at work: submit, wait for, find and cancel the profile's job, all
-through the login node's master. The scripts are ``jupytunnel.slurm``'s."""
+through the login node's master. The scripts are ``jupytunnel.remote.slurm``'s."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from jupytunnel import remote, slurm
+from jupytunnel import remote
 from jupytunnel.errors import CommandError, JupytunnelError
-from jupytunnel.master import Master, ssh_message
-from jupytunnel.remote import Discovery, ServerInfo
-from jupytunnel.slurm import Job
+from jupytunnel.remote import Discovery, ServerInfo, slurm
+from jupytunnel.remote.slurm import Job
+from jupytunnel.ssh.master import Master, ssh_message
 
 ROUND_TRIP_TIMEOUT = 20.0
 CANCEL_TIMEOUT = 60.0  # the cancel script waits at most 30 s for the job to leave the queue

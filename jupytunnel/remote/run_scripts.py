@@ -32,7 +32,7 @@ from jupytunnel.remote import (
     say,
     setup_lines,
 )
-from jupytunnel.run_launchers import RunLauncher, job_name
+from jupytunnel.remote.run_launchers import RunLauncher, job_name
 
 RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")
 RUNS_DIR = f"{REMOTE_DIR}/runs"
@@ -429,8 +429,8 @@ def _batch_cancel(run_id: str) -> str:
     loop = "sleep 0.1 2>/dev/null || sleep 1; i=$((i+1))"
     return (
         'if [ -f "$d/slurm.job" ]; then\n'
-         '  j=$(head -n 1 "$d/slurm.job"); case "$j" in ""|*[!0-9_]*) j="";; esac\n'
-         '  case "$(_jt_st)" in pending|running) ;; *) printf \'%s\\n\' "'
+        '  j=$(head -n 1 "$d/slurm.job"); case "$j" in ""|*[!0-9_]*) j="";; esac\n'
+        '  case "$(_jt_st)" in pending|running) ;; *) printf \'%s\\n\' "'
         + MARK
         + ' final $(_jt_st)"; exit 0;; esac\n'
         + '  (umask 077; : > "$d/cancel")\n'

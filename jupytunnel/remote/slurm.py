@@ -1,6 +1,6 @@
 """Jupyter as a Slurm batch job on a compute node: pure script builders and parsers.
 
-The scripts run on the login node through the profile's master (``jupytunnel.jobs`` runs
+The scripts run on the login node through the profile's master (``jupytunnel.remote.jobs`` runs
 them). Everything the job needs lives in the private remote folder (0700), named after the
 profile: ``NAME.sbatch`` (the batch script), ``NAME.job`` (the job id, so another laptop or a
 later connect finds the job), ``NAME.out`` (the job's output: Jupyter's log),
@@ -34,10 +34,7 @@ CANCEL_WAIT_TENTHS = 300  # scancel to gone: bounded at 30 s (KillWait is usuall
 
 # The batch script's interpreter: the login shell, so that setup lines see what a login
 # sees (Lmod's `module` function); a shell outside the sh family gets /bin/sh.
-LOGIN_SHELL_LINES = (
-    'sh_="${SHELL:-/bin/sh}"\n'
-     f'case "${{sh_##*/}}" in {_POSIX_SHELLS}) ;; *) sh_=/bin/sh;; esac\n'
-)
+LOGIN_SHELL_LINES = f'sh_="${{SHELL:-/bin/sh}}"\ncase "${{sh_##*/}}" in {_POSIX_SHELLS}) ;; *) sh_=/bin/sh;; esac\n'
 
 
 def job_name(profile: Profile) -> str:
@@ -71,7 +68,7 @@ def batch_script(profile: Profile) -> str:
     return (
         POSIX_PRELUDE  # the interpreter line names a POSIX shell: no csh guard here
         + f"D={REMOTE_DIR}\n"
-        + f"RT=\"$D\"/{shlex.quote(profile.name + '.rt')}\n"
+        + f'RT="$D"/{shlex.quote(profile.name + ".rt")}\n'
         + "umask 077\n"
         # The token: from a private file, removed at once; never in argv or the output file.
         + f"JUPYTER_TOKEN=$(cat {_file(profile, '.token')} 2>/dev/null); rm -f {_file(profile, '.token')}\n"
@@ -138,22 +135,22 @@ def probe_script(profile: Profile, *, output_lines: int = 0) -> str:
     """
     out = (
         f"id=$(head -n 1 {_file(profile, '.job')} 2>/dev/null)\n"
-         'case "$id" in ""|*[!0-9_]*) id="";; esac\n'
-         'if [ -n "$id" ]; then\n'
-         "  q=$(squeue -h -j \"$id\" -o '%T|%r|%N|%L|%j' 2>/dev/null | head -n 1)\n"
-         f"  printf '%s\\n' \"{MARK} job $id|$q\"\n"
-         '  case "$q" in RUNNING\\|*)\n'
-         "    n=$(printf '%s' \"$q\" | cut -d '|' -f 3)\n"
-         '    a=$(sinfo -h -n "$n" -o %o 2>/dev/null | head -n 1)\n'
-         f"    printf '%s\\n' \"{MARK} jobaddr $a\"\n"
-         f"    rt={REMOTE_DIR}/{shlex.quote(profile.name + '.rt')}\n"
-         '    if [ "$(cat "$rt"/job 2>/dev/null)" = "$id" ]; then\n'
-         '      for f in "$rt"/jpserver-*.json; do\n'
-         f"        [ -f \"$f\" ] && {{ printf '%s\\n' \"{MARK} jobfile $f\"; cat \"$f\"; echo; }}\n"
-         "      done\n"
-         "    fi;;\n"
-         "  esac\n"
-         "fi\n"
+        'case "$id" in ""|*[!0-9_]*) id="";; esac\n'
+        'if [ -n "$id" ]; then\n'
+        "  q=$(squeue -h -j \"$id\" -o '%T|%r|%N|%L|%j' 2>/dev/null | head -n 1)\n"
+        f"  printf '%s\\n' \"{MARK} job $id|$q\"\n"
+        '  case "$q" in RUNNING\\|*)\n'
+        "    n=$(printf '%s' \"$q\" | cut -d '|' -f 3)\n"
+        '    a=$(sinfo -h -n "$n" -o %o 2>/dev/null | head -n 1)\n'
+        f"    printf '%s\\n' \"{MARK} jobaddr $a\"\n"
+        f"    rt={REMOTE_DIR}/{shlex.quote(profile.name + '.rt')}\n"
+        '    if [ "$(cat "$rt"/job 2>/dev/null)" = "$id" ]; then\n'
+        '      for f in "$rt"/jpserver-*.json; do\n'
+        f'        [ -f "$f" ] && {{ printf \'%s\\n\' "{MARK} jobfile $f"; cat "$f"; echo; }}\n'
+        "      done\n"
+        "    fi;;\n"
+        "  esac\n"
+        "fi\n"
     )
     if output_lines:
         out += f"tail -n {int(output_lines)} {output_path_expr(profile)} 2>/dev/null | sed 's/^/{MARK} out /'\n"
@@ -190,7 +187,7 @@ def job_status_script(job_id: str) -> str:
         raise ValueError(f"not a Slurm job id: {job_id!r}")
     return (
         f"q=$(squeue -h -j {job_id} -o '%T|%r|%N|%L|%j' 2>/dev/null | head -n 1)\n"
-         f"printf '%s\\n' \"{MARK} job {job_id}|$q\"\n"
+        f"printf '%s\\n' \"{MARK} job {job_id}|$q\"\n"
     )
 
 
