@@ -20,7 +20,7 @@ def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per
 
         if fastpath.run(args):
             return 0
-        from jupytunnel.cli import app
+        from jupytunnel.cli.app import app
 
         result = app(args=args, prog_name="jupytunnel", standalone_mode=False)
     except JupytunnelError as exc:

@@ -310,14 +310,16 @@ def sync(
         stream.write(text)
         stream.flush()
 
-    def record(argv: list[str]) -> None:
-        commands.append(runner.display(argv))
+    def record(step: runner.Step) -> None:
+        commands.append(step.text())
         if not as_json:
             print(commands[-1], flush=True)
 
     if dry_run and not as_json:
         print("# --dry-run: these commands run (read-only); rsync lists what would change and changes nothing")
-    with runner.recording(record) if dry_run else contextlib.nullcontext():
+    # sync's dry run is rsync's own (--dry-run --itemize-changes): the read-only commands run.
+    live = runner.using(runner.options()._replace(dry_run=False))
+    with live, runner.recording(record, dry=False) if dry_run else contextlib.nullcontext():
         result = sync_.sync(
             profile, local=local, remote=remote, pull=pull, delete=delete, exclude=exclude, dry_run=dry_run,
             echo=None if as_json else echo, progress=progress, timeout=timeout,

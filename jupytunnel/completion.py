@@ -11,7 +11,7 @@ renders from the installed app, and ``scripts/gen_completions.py`` writes the co
 copies in ``completions/``. Rendering is deterministic, so "up to date" is an equality.
 
 A parameter completes profile names when its ``autocompletion=`` is
-``jupytunnel.cli.common.complete_profile`` (matched by identity), file names when it is
+``complete_profile`` (matched by identity), file names when it is
 ``complete_file`` or the parameter is a path. Any other completer, a
 click choice or an Enum is evaluated once, at render time: it must return a fixed list.
 """
@@ -87,16 +87,26 @@ class Node:
 # --- reading the click command tree --------------------------------------------------------
 
 
-def command_tree(app: Any = None) -> Node:  # noqa: ANN401 - a typer.Typer; typer is imported lazily
-    """The completion model of ``app`` (default: jupytunnel's own CLI)."""
+def command_tree(app: Any) -> Node:  # noqa: ANN401 - a typer.Typer or a click command; typer is imported lazily
+    """The completion model of ``app`` (the CLI passes its own: this module imports no CLI)."""
     import typer.main
 
-    if app is None:
-        from jupytunnel.cli import app as jupytunnel_app
-
-        app = jupytunnel_app
-    command = typer.main.get_command(app)
+    command = app if hasattr(app, "get_params") else typer.main.get_command(app)
     return _node(command, _context(command, PROG, None), ())
+
+
+def complete_profile(incomplete: str) -> list[str]:
+    """The profile names that start with ``incomplete`` (Typer's completer; the generated
+    scripts recognise it by identity and list the profile files themselves)."""
+    from jupytunnel.profiles import list_names
+
+    return [n for n in list_names() if n.startswith(incomplete)]
+
+
+def complete_file(incomplete: str) -> list[str]:
+    """A marker for the completion scripts: this value is a file name (the shell lists them)."""
+    del incomplete
+    return []
 
 
 def _context(command: Any, name: str, parent: Any) -> Any:  # noqa: ANN401 - click objects (typer vendors click)
@@ -146,8 +156,6 @@ def _option(param: Any, ctx: Any) -> Option:  # noqa: ANN401
 
 
 def _values(param: Any, ctx: Any) -> Values:  # noqa: ANN401
-    from jupytunnel.cli.common import complete_file, complete_profile
-
     if _has_completer(param, complete_profile):
         return Values("profiles")
     if _has_completer(param, complete_file):
@@ -675,11 +683,10 @@ def _fish_data(root: Node) -> str:
     return "\n".join(out)
 
 
-def render(shell: str, tree: Node | None = None) -> str:
+def render(shell: str, root: Node) -> str:
     """The completion script for ``shell`` ("bash", "zsh" or "fish")."""
     if shell not in SHELLS:
         raise ValueError(f"unknown shell {shell!r}; expected one of {', '.join(SHELLS)}")
-    root = tree if tree is not None else command_tree()
     if shell == "bash":
         return _HEADER.format(comment="#", name="bash") + "\n" + _posix_data(root, descriptions=False) + _BASH_MAIN
     if shell == "zsh":
@@ -688,9 +695,8 @@ def render(shell: str, tree: Node | None = None) -> str:
     return _HEADER.format(comment="#", name="fish") + "\n" + _fish_data(root) + _FISH_MAIN
 
 
-def render_all(tree: Node | None = None) -> dict[str, str]:
+def render_all(root: Node) -> dict[str, str]:
     """Every script by file name, from one walk of the command tree."""
-    root = tree if tree is not None else command_tree()
     return {FILE_NAMES[shell]: render(shell, root) for shell in SHELLS}
 
 

@@ -106,7 +106,7 @@ def reachable(host: str) -> bool:
     stub = Profile(name=host, host=host)
     argv = sshargs.resolve_argv(stub, ssh=runner.ssh_binary(), config_file=master.config_file())
     try:
-        result = runner.run(argv, timeout=RESOLVE_TIMEOUT)
+        result = runner.run(argv, timeout=RESOLVE_TIMEOUT, readonly=True)  # ssh -G changes nothing
     except JupytunnelError:
         return False
     if not result.ok:

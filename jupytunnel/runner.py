@@ -7,6 +7,7 @@ failures into ``CommandError`` carrying argv, exit code and stderr.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import shlex
@@ -21,24 +22,79 @@ from jupytunnel.errors import CommandError, JupytunnelError, seconds
 if TYPE_CHECKING:
     import selectors
 
-_verbose = False
+
+class Options(NamedTuple):
+    """The global flags, for the whole command: one context value, set by the CLI."""
+
+    verbose: bool = False  # -v: every command on stderr before it runs
+    dry_run: bool = False  # --dry-run: commands are recorded (see ``dry_running``), not run
 
 
-def set_verbose(on: bool) -> None:
-    global _verbose  # noqa: PLW0603 - one process-wide switch set by the CLI callback
-    _verbose = on
+OPTIONS: contextvars.ContextVar[Options] = contextvars.ContextVar("jupytunnel_options", default=Options())  # noqa: B039 - an immutable NamedTuple
+
+
+def options() -> Options:
+    return OPTIONS.get()
+
+
+def dry_run() -> bool:
+    return OPTIONS.get().dry_run
+
+
+@contextlib.contextmanager
+def using(opts: Options) -> Iterator[None]:
+    """``opts`` for what runs inside (tests, and a command that runs another)."""
+    token = OPTIONS.set(opts)
+    try:
+        yield
+    finally:
+        OPTIONS.reset(token)
+
+
+class Assume(NamedTuple):
+    """What a dry run takes a command it does not run to have done, said in its output."""
+
+    stdout: str = ""
+    returncode: int = 0
+    says: str = ""  # the assumption in words (a ``#`` line before the command), if it matters
+
+
+class Step(NamedTuple):
+    """One line of a dry run (or of -v): a command, or a note (a ``#`` line) between them."""
+
+    argv: list[str] | None
+    note: str = ""
+
+    def text(self) -> str:
+        return display(self.argv) if self.argv is not None else f"# {self.note}"
 
 
 def display(argv: list[str]) -> str:
-    """One line a command, for --dry-run and -v: like ``shlex.join``, but an argument with
-    newlines (a remote script) is written in ``$'...'`` form, which bash and zsh read back
-    exactly, so the line can be pasted."""
-    return " ".join(_ansi_c(arg) if "\n" in arg else shlex.quote(arg) for arg in argv)
+    """A command as text that pastes into sh, bash and zsh (POSIX quoting, ``shlex.join``).
 
-
-def _ansi_c(arg: str) -> str:
-    escaped = arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t")
-    return f"$'{escaped}'"
+    An argument with newlines (a remote script) is shown as it is, in a quoted here-document
+    read into a variable before the command, then passed as ``"$script"``: readable, and the
+    same argument byte for byte (``$(...)`` drops trailing newlines; they are put back)."""
+    if not any("\n" in arg for arg in argv):
+        return shlex.join(argv)
+    lines: list[str] = []
+    words: list[str] = []
+    many = sum("\n" in arg for arg in argv) > 1
+    for arg in argv:
+        if "\n" not in arg:
+            words.append(shlex.quote(arg))
+            continue
+        var = f"script{len(lines) // 4 + 1}" if many else "script"
+        tag = "JUPYTUNNEL_SCRIPT"
+        while tag in arg.split("\n"):
+            tag += "_"
+        body = arg.rstrip("\n")
+        lines += [f"{var}=$(cat <<'{tag}'", body, tag, ")"]
+        if len(arg) > len(body):  # one line, so that every line after ")" is a command
+            newlines = "\\n" * (len(arg) - len(body))
+            lines[-1] += f'; {var}="${var}$(printf \'{newlines}.\')"; {var}="${{{var}%.}}"'
+        words.append(f'"${var}"')
+    return "\n".join([*lines, " ".join(words)])
 
 
 def echo_command(argv: list[str], *, prefix: str = "+ ") -> None:
@@ -87,34 +143,71 @@ class Result(NamedTuple):
         return self.returncode == 0
 
 
-_recorders: list[Callable[[list[str]], None]] = []
+_recorders: list[Callable[[Step], None]] = []
 
 
 @contextlib.contextmanager
-def recording(record: Callable[[list[str]], None]) -> Iterator[None]:
-    """Pass every command started meanwhile to ``record`` (a dry run that does run some
-    read-only commands shows exactly those, from the seam that starts them)."""
+def recording(record: Callable[[Step], None], *, dry: bool = True) -> Iterator[None]:
+    """Pass every command started meanwhile (and every ``note``) to ``record``.
+
+    ``dry``: a dry run meanwhile (``--dry-run``): commands are recorded and not run, each
+    giving back what its caller says to assume (``Assume``); only commands marked
+    ``readonly`` run. The dry run is the real code, so it cannot disagree with a real run."""
     _recorders.append(record)
     try:
-        yield
+        if dry:
+            with using(options()._replace(dry_run=True)):
+                yield
+        else:
+            yield
     finally:
         _recorders.remove(record)
 
 
-def _log(argv: list[str]) -> None:
-    if _verbose:
+def note(text: str) -> None:
+    """Say, in a dry run (and under -v), a step that is no command: a request to Jupyter, a
+    file written, a wait. Nothing otherwise."""
+    step = Step(None, text)
+    if OPTIONS.get().verbose:
+        print(step.text(), file=sys.stderr, flush=True)
+    for record in _recorders:
+        record(step)
+
+
+def _log(argv: list[str], assume: Assume | None = None, *, readonly: bool = False) -> bool:
+    """Record and echo ``argv``; True when it must not run (a dry run, not ``readonly``)."""
+    skip = OPTIONS.get().dry_run and not readonly
+    if skip and assume is not None and assume.says:
+        note(assume.says)
+    if OPTIONS.get().verbose:
         echo_command(argv)
     for record in _recorders:
-        record(argv)
+        record(Step(argv))
+    return skip
+
+
+def _assumed(argv: list[str], assume: Assume | None) -> Result:
+    a = assume or Assume()
+    return Result(argv, a.returncode, a.stdout, "")
 
 
 def _not_found(argv: list[str], exc: OSError) -> JupytunnelError:
     return JupytunnelError(f"cannot run {argv[0]}: {exc.strerror or exc}")
 
 
-def run(argv: list[str], *, timeout: float, stdin_text: str | None = None) -> Result:
-    """Run to completion with output captured; a time-out kills the process."""
-    _log(argv)
+def run(
+    argv: list[str],
+    *,
+    timeout: float,
+    stdin_text: str | None = None,
+    assume: Assume | None = None,
+    readonly: bool = False,
+) -> Result:
+    """Run to completion with output captured; a time-out kills the process.
+
+    In a dry run: recorded, not run (the ``assume``d result), unless ``readonly``."""
+    if _log(argv, assume, readonly=readonly):
+        return _assumed(argv, assume)
     try:
         proc = subprocess.run(
             argv,
@@ -155,10 +248,12 @@ class Forking:
     stays reachable for password and 2FA prompts, which OpenSSH reads from /dev/tty.
     """
 
-    def __init__(self, argv: list[str], *, log_path: Path, capture: bool = False) -> None:
-        _log(argv)
+    def __init__(self, argv: list[str], *, log_path: Path, capture: bool = False, assume: Assume | None = None) -> None:
         self.argv = argv
         self.log_path = log_path
+        self._dry: Result | None = _assumed(argv, assume) if _log(argv, assume) else None
+        if self._dry is not None:
+            return
         with log_path.open("wb") as log:
             os.fchmod(log.fileno(), 0o600)
             try:
@@ -169,6 +264,8 @@ class Forking:
                 raise _not_found(argv, exc) from None
 
     def wait(self, *, timeout: float) -> Result:
+        if self._dry is not None:
+            return self._dry
         if self._proc.stdout is not None:
             try:
                 out, _ = self._proc.communicate(timeout=timeout)
@@ -190,7 +287,7 @@ class Forking:
         )
 
     def kill(self) -> None:
-        if self._proc.poll() is None:
+        if self._dry is None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.communicate()
 
@@ -240,10 +337,12 @@ def _read_tail(path: Path, limit: int = 8192) -> str:
 class Started:
     """A process started now and collected later, so independent commands overlap."""
 
-    def __init__(self, argv: list[str]) -> None:
-        _log(argv)
+    def __init__(self, argv: list[str], *, assume: Assume | None = None, readonly: bool = False) -> None:
         self.argv = argv
-        self._collected = False
+        self._dry: Result | None = _assumed(argv, assume) if _log(argv, assume, readonly=readonly) else None
+        self._collected = self._dry is not None
+        if self._dry is not None:
+            return
         try:
             self._proc = subprocess.Popen(
                 argv,
@@ -266,6 +365,8 @@ class Started:
         self._collected = True
 
     def result(self, *, timeout: float) -> Result:
+        if self._dry is not None:
+            return self._dry
         try:
             out, err = self._proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -283,8 +384,9 @@ class Started:
 
 
 def run_interactive(argv: list[str]) -> int:
-    """Run attached to the terminal (an editor); returns the exit code."""
-    _log(argv)
+    """Run attached to the terminal (an editor); returns the exit code (0 in a dry run)."""
+    if _log(argv):
+        return 0
     try:
         return subprocess.call(argv)
     except OSError as exc:
@@ -299,9 +401,10 @@ def stream(argv: list[str]) -> int:
 
     Its stdin is a pipe we hold and never write: a remote command reading it sees the end
     when this ssh goes. On Ctrl-C the child (ours, by its Popen handle) is ended too,
-    then KeyboardInterrupt goes on up.
+    then KeyboardInterrupt goes on up. A dry run: recorded, 0.
     """
-    _log(argv)
+    if _log(argv):
+        return 0
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
     except OSError as exc:
@@ -390,6 +493,7 @@ def run_relayed(
     on_stdout: Callable[[bytes], None],
     on_stderr: Callable[[bytes], None],
     grace: float = INTERRUPT_GRACE,
+    readonly: bool = False,
 ) -> Relayed:
     """Run a long command attached: its output goes to the callbacks as it comes.
 
@@ -399,7 +503,8 @@ def run_relayed(
     """
     import selectors
 
-    _log(argv)
+    if _log(argv, readonly=readonly):
+        return Relayed(argv, 0, interrupted=False)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:

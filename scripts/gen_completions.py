@@ -22,10 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a script is out of date")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from jupytunnel.completion import render_all
+    from jupytunnel.cli.app import app
+    from jupytunnel.completion import command_tree, render_all
 
     stale = []
-    for name, text in render_all().items():
+    for name, text in render_all(command_tree(app)).items():
         path = OUT / name
         if path.is_file() and path.read_text() == text:
             continue

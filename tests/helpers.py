@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.error
@@ -112,3 +113,29 @@ def kill_pid(pid: int) -> None:
 def run_json(result: subprocess.CompletedProcess[str]) -> Any:  # an object or a list, as printed
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+_DOC_START = re.compile(r"^\w+=\$\(cat <<'(\w+)'$")
+
+
+def dry_run_commands(text: str, *, shell: str = "bash") -> list[list[str]]:
+    """The commands in a dry run's (or -v's) output, read back by ``shell`` exactly as a
+    user pasting them would get them: each command line is run with a function in place of
+    the program, which prints its words. ``#`` lines are notes; here-documents are scripts."""
+    script = ["jt_words() { printf '%s\\0' \"$@\"; printf '\\001'; }"]
+    tag = ""
+    for line in text.splitlines():
+        if tag:
+            script.append(line)
+            tag = "" if line == tag else tag
+            continue
+        line = line.removeprefix("+ ")  # noqa: PLW2901 - -v's prefix
+        if (start := _DOC_START.match(line)) is not None:
+            script.append(line)
+            tag = start.group(1)
+        elif line.startswith((")", "#")) or not line.strip():
+            script.append(line)
+        else:
+            script.append(f"jt_words {line}")
+    out = subprocess.run([shell, "-c", "\n".join(script)], capture_output=True, text=True, timeout=10, check=True)
+    return [record.split("\0")[:-1] for record in out.stdout.split("\001")[:-1]]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import dry_run_commands
 
 from jupytunnel import __version__, remote
 
@@ -178,8 +179,8 @@ def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
     out = run(tmp_path, "--dry-run", "connect", "aura", env={"JUPYTUNNEL_SSH_CONFIG": "/etc/jt_cfg"})
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    commands = [ln for ln in lines if not ln.startswith("#")]
-    first = bash_words(commands[0])  # the line reads back, in bash, as the exact argv
+    commands = dry_run_commands(out.stdout)
+    first = commands[0]  # the text reads back, in bash, as the exact argv
     ctl = first[first.index("-S") + 1]
     assert first[1:] == [
         "-F", "/etc/jt_cfg", "-T", "-M", "-S", ctl, "-o", "ControlPersist=yes", "-o", "ExitOnForwardFailure=yes",
@@ -187,7 +188,7 @@ def test_dry_run_connect_prints_commands_and_runs_none(tmp_path: Path) -> None:
         "-J", "gw.example.org", "-l", "ada", "aura.example.org", remote.discovery_script(),
     ]  # fmt: skip
     assert ctl.startswith(str(tmp_path / "rt" / "cm-"))
-    assert all(len(bash_words(c)) > 3 for c in commands)  # one whole command a line
+    assert all(len(c) > 3 for c in commands)  # whole commands
     assert any("-O check" in ln for ln in lines)
     assert any("jpserver-" in ln for ln in lines)
     assert not (tmp_path / "st" / "tunnels").exists()
@@ -213,10 +214,9 @@ def test_every_dry_run_prints_commands_and_runs_none(tmp_path: Path, args: list[
     spy.chmod(0o755)
     out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
     assert out.returncode == 0, out.stderr
-    commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
+    commands = dry_run_commands(out.stdout)
     assert commands
-    for line in commands:
-        words = bash_words(line)
+    for words in commands:
         assert words[0] == str(spy)
         assert words[-1] == "aura.example.org" or "aura.example.org" in words
     assert not calls.exists()

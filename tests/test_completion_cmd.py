@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from jupytunnel import completion
+from jupytunnel.cli.app import app as cli_app
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -40,7 +41,7 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 def test_committed_scripts_are_up_to_date() -> None:
     """completions/ must match the CLI: run scripts/gen_completions.py after changing commands."""
-    rendered = completion.render_all()
+    rendered = completion.render_all(completion.command_tree(cli_app))
     assert sorted(rendered) == sorted(p.name for p in (ROOT / "completions").iterdir())
     for name, text in rendered.items():
         assert (ROOT / "completions" / name).read_text() == text, f"completions/{name} is stale"
@@ -56,7 +57,7 @@ def test_committed_scripts_are_up_to_date() -> None:
 
 def test_rendering_is_deterministic() -> None:
     """Two interpreters with different hash seeds (set and dict-of-set orders differ) render the same scripts."""
-    code = "import json, sys; from jupytunnel import completion; json.dump(completion.render_all(), sys.stdout)"
+    code = "import json, sys; from jupytunnel import completion; from jupytunnel.cli.app import app; json.dump(completion.render_all(completion.command_tree(app)), sys.stdout)"
     rendered = [
         subprocess.run(
             [sys.executable, "-c", code],
@@ -69,14 +70,14 @@ def test_rendering_is_deterministic() -> None:
         for seed in ("1", "2", "3")
     ]
     assert rendered[0] == rendered[1] == rendered[2]
-    assert json.loads(rendered[0]) == completion.render_all()
+    assert json.loads(rendered[0]) == completion.render_all(completion.command_tree(cli_app))
 
 
 @pytest.mark.parametrize("shell", completion.SHELLS)
 def test_show_prints_the_script(shell: str, home: dict[str, str]) -> None:
     out = jt("completion", "show", shell, env=home)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == completion.render(shell)
+    assert out.stdout == completion.render(shell, completion.command_tree(cli_app))
 
 
 def test_show_refuses_an_unknown_shell(home: dict[str, str]) -> None:
@@ -109,7 +110,7 @@ def test_install(
     assert out.returncode == 0, out.stderr
     assert f"installed: {target}" in out.stdout
     assert says in out.stdout
-    assert target.read_text() == completion.render(shell)
+    assert target.read_text() == completion.render(shell, completion.command_tree(cli_app))
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     again = jt("completion", "install", shell, env=env)
     assert f"up to date: {target}" in again.stdout
@@ -194,7 +195,7 @@ def test_bash_completion_loads_the_installed_script(home: dict[str, str], tmp_pa
 def test_every_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     from jupytunnel.__main__ import run
 
-    nodes = list(completion.command_tree().walk())
+    nodes = list(completion.command_tree(cli_app).walk())
     assert len(nodes) > 10
     for node in nodes:
         assert run([*node.path, "--help"]) == 0

@@ -22,7 +22,8 @@ import pytest
 import typer
 
 from jupytunnel import completion
-from jupytunnel.cli.common import complete_profile
+from jupytunnel.cli.app import app as cli_app
+from jupytunnel.completion import complete_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "completions"
@@ -32,7 +33,7 @@ FISH = shutil.which("fish") or "/usr/bin/fish"
 PROFILES = ("aura", "alpha", "uni")
 TIMEOUT = 20
 
-TREE = completion.command_tree()
+TREE = completion.command_tree(cli_app)
 TOP = sorted(c.path[-1] for c in TREE.children)
 
 

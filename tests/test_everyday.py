@@ -370,8 +370,9 @@ def test_first_run_dry_run_of_a_host(tmp_path: Path) -> None:
 def test_profile_add_does_not_complete_existing_names_in_help(tmp_path: Path) -> None:
     """``profile add NAME`` takes a new name: its argument has no profile completer."""
     from jupytunnel import completion
+    from jupytunnel.cli.app import app as cli_app
 
-    tree = completion.command_tree()
+    tree = completion.command_tree(cli_app)
     add_node = next(n for n in tree.walk() if n.path == ("profile", "add"))
     assert [a.values.kind for a in add_node.arguments] == ["none"]
     opts = {name: o.values.kind for o in add_node.options for name in o.names}

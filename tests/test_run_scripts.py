@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import alive
-from test_cli_basic import bash_words, run
+from helpers import alive, dry_run_commands
+from test_cli_basic import run
 from test_remote_scripts import SHELLS, run_in
 
 from jupytunnel import runs
@@ -276,10 +276,9 @@ def test_dry_run_prints_every_command_and_runs_none(tmp_path: Path) -> None:
     ):
         out = run(tmp_path, *args, env={"JUPYTUNNEL_SSH": str(spy)})
         assert out.returncode == 0, out.stderr
-        commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
+        commands = dry_run_commands(out.stdout)
         assert len(commands) >= 3
-        for line in commands:
-            words = bash_words(line)
+        for words in commands:
             assert words[0] == str(spy)
             assert "aura.example.org" in words
     assert not calls.exists()
@@ -294,7 +293,7 @@ def test_start_script_in_the_dry_run_is_the_real_one(tmp_path: Path) -> None:
     nb.cells = [nbformat.v4.new_code_cell("print(1)")]
     nbformat.write(nb, tmp_path / "a.ipynb")
     out = run(tmp_path, "--dry-run", "run", "aura", str(tmp_path / "a.ipynb"), "--kernel", "ir")
-    scripts = [bash_words(ln)[-1] for ln in out.stdout.splitlines() if not ln.startswith("#")]
+    scripts = [words[-1] for words in dry_run_commands(out.stdout)]
     assert any(
         "--ExecutePreprocessor.kernel_name=ir" in s and "tmux new-session -d -s jupytunnel-run-" in s for s in scripts
     )
@@ -403,11 +402,12 @@ def test_dry_run_of_a_known_run_runs_nothing(tmp_path: Path, args: list[str]) ->
     spy.chmod(0o755)
     out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
     assert out.returncode == 0, out.stderr
-    commands = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
-    assert all(bash_words(ln)[0] == str(spy) for ln in commands)
-    assert any(RID in bash_words(ln)[-1] for ln in commands)
+    commands = dry_run_commands(out.stdout)
+    assert commands
+    assert all(words[0] == str(spy) for words in commands)
+    assert any(RID in words[-1] for words in commands)
     if args[1] == "cancel":
-        assert any(f"tmux kill-session -t =jupytunnel-run-{RID}" in bash_words(ln)[-1] for ln in commands)
+        assert any(f"tmux kill-session -t =jupytunnel-run-{RID}" in words[-1] for words in commands)
     assert not calls.exists()
 
 

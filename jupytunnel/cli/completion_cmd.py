@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS
+from jupytunnel import runner
 from jupytunnel.errors import UsageError
+
+if TYPE_CHECKING:
+    from jupytunnel import completion
 
 app = typer.Typer(
     help=(
@@ -28,18 +31,21 @@ class Shell(str, enum.Enum):
 
 
 @app.command("show")
-def show(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)]) -> None:
+def show(
+    ctx: typer.Context, shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)]
+) -> None:
     """Print the completion script for SHELL.
 
     Example: jupytunnel completion show bash > ~/.local/share/bash-completion/completions/jupytunnel
     """
     from jupytunnel import completion
 
-    sys.stdout.write(completion.render(shell.value))
+    sys.stdout.write(completion.render(shell.value, _tree(ctx)))
 
 
 @app.command("install")
 def install(
+    ctx: typer.Context,
     shell: Annotated[
         Optional[Shell], typer.Argument(help="bash, zsh or fish (default: from $SHELL).", show_default=False)
     ] = None,
@@ -53,9 +59,16 @@ def install(
     name = shell.value if shell is not None else completion.shell_from_env()
     if name is None:
         raise UsageError("cannot tell your shell from $SHELL; name it: jupytunnel completion install bash|zsh|fish")
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         print(f"# would write {completion.install_target(name).path}")
         return
-    target, changed = completion.install(name, completion.render(name))
+    target, changed = completion.install(name, completion.render(name, _tree(ctx)))
     print(f"{'installed' if changed else 'up to date'}: {target.path}")
     print(target.note)
+
+
+def _tree(ctx: typer.Context) -> completion.Node:
+    """The completion model of the CLI this command belongs to (its root command)."""
+    from jupytunnel import completion
+
+    return completion.command_tree(ctx.find_root().command)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, complete_profile, dry_run_lines, print_json
+from jupytunnel import runner
+from jupytunnel.cli.common import JsonFlag, complete_profile, dry_run_lines, print_json
 
 if TYPE_CHECKING:
     from jupytunnel.doctor import Check
@@ -40,7 +41,7 @@ def doctor(
     timeout = parse_timeout(timeout)
     if name is not None and not profiles.profile_path(name).exists():
         profiles.load(name)  # raises the usual "no profile" error, with a did-you-mean
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         dry_run_lines(checks_.plan(name))
         return
     checks = checks_.run_checks(name, timeout=timeout)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from jupytunnel import runner
 from jupytunnel.cli.common import (
-    GLOBALS,
     JsonFlag,
     ProfileName,
     WideFlag,
@@ -113,7 +113,7 @@ def add(
     path = profiles.profile_path(name)
     if path.exists() and not force:
         raise UsageError(f"profile {name!r} exists ({path}); use --force to replace it")
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         print(f"# would write {path}:")
         print(profiles.dump(profile).decode(), end="")
         return
@@ -277,7 +277,7 @@ def remove(
     if busy and not force:
         what = " and ".join(busy)
         then = "close the tunnel, stop the server" if server is not None else "close the tunnel"
-        if not sys.stdin.isatty() or GLOBALS.dry_run:
+        if not sys.stdin.isatty() or runner.dry_run():
             raise UsageError(
                 f"profile {name!r} has {what}; without the profile 'server stop' could not reach it. "
                 f"Use --force to {then} and remove it"
@@ -285,7 +285,7 @@ def remove(
         answer = input(f"profile {name!r} has {what}. {then[0].upper()}{then[1:]} and remove it? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise UsageError(f"profile {name!r} kept")
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         if busy:
             print(f"# would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
         print(f"# would remove {path}")
@@ -324,7 +324,7 @@ def edit(name: ProfileName) -> None:
         raise UsageError(f"cannot split the editor command {editor!r}: {exc}") from None
     if not argv:
         raise UsageError("$VISUAL/$EDITOR is empty")
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         print(shlex.join([*argv, str(path.with_name(f".{name}.XXXX.toml"))]))
         return
     print(edit_session.edit(name, path, argv))

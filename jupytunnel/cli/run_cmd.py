@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from jupytunnel import runner
 from jupytunnel.cli.common import (
-    GLOBALS,
     JsonFlag,
     ProfileName,
     complete_profile,
@@ -94,7 +94,7 @@ def start(
     runs.read_notebook(notebook)  # a bad notebook is exit 2, even in a dry run
     if kernel is not None:
         runs.check_kernel_name(kernel)
-    if GLOBALS.dry_run or dry_run:  # the issue spells it `run NAME NOTEBOOK --dry-run` too
+    if runner.dry_run() or dry_run:  # the issue spells it `run NAME NOTEBOOK --dry-run` too
         _plan_start(profile, notebook, kernel)
         return
     with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
@@ -193,7 +193,7 @@ def fetch(
 
     record = runs.find(run_id)
     profile = _profile_of(record)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         from jupytunnel.remote import run_scripts
 
         plan_session(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
@@ -222,7 +222,7 @@ def logs(
 
     record = runs.find(run_id)
     profile = _profile_of(record)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         plan_session(profile, [run_scripts.log_script(record.id, offset=0) if follow else
                         run_scripts.log_script(record.id, lines=lines)])  # fmt: skip
         return
@@ -249,7 +249,7 @@ def cancel(run_id: RunId) -> None:
 
     record = runs.find(run_id)
     profile = _profile_of(record)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         launcher = runs.launcher_named(record.launcher)
         scripts = [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)]
         plan_session(profile, scripts)
@@ -286,14 +286,14 @@ def list_runs(
 
     if name is not None:
         profile = profiles.load(name)
-        if GLOBALS.dry_run:
+        if runner.dry_run():
             plan_session(profile, [run_scripts.list_script()])
             return
         with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
             records = runs.refresh(m)
     else:
         stale = list(runs.profiles_to_refresh(runs.load_all()))
-        if GLOBALS.dry_run:
+        if runner.dry_run():
             for pname in stale:
                 plan_session(profiles.load(pname), [run_scripts.list_script()])
             return

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName, WideFlag, plan_session, print_json, print_table
+from jupytunnel import runner
+from jupytunnel.cli.common import JsonFlag, ProfileName, WideFlag, plan_session, print_json, print_table
 from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def start(
     if timeout is None:
         timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else START_TIMEOUT
     timeout = parse_timeout(timeout)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
         m = plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         if profile.launcher != "none":
@@ -78,13 +79,13 @@ def stop(name: ProfileName) -> None:
     from jupytunnel import remote
 
     profile = _profile(name)
-    if GLOBALS.dry_run and profile.launcher == "slurm":
+    if runner.dry_run() and profile.launcher == "slurm":
         from jupytunnel.remote import slurm
 
         print("# scancel the profile's recorded job (running or pending), then wait until it has left the queue")
         plan_session(profile, [slurm.cancel_script(profile)])
         return
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
         print(
@@ -123,7 +124,7 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
     from jupytunnel.ssh import master
 
     profile = _profile(name)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
         return
     with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
@@ -189,7 +190,7 @@ def logs(
 
     profile = _profile(name)
     timeout = parse_timeout(timeout)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
         plan_session(profile, [script])
         return
@@ -222,7 +223,7 @@ def password(name: ProfileName) -> None:
     from jupytunnel.ssh import master
 
     profile = _profile(name)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         plan_session(profile, [remote_password.password_script(profile)])
         return
     secret = remote_password.ask()
@@ -235,4 +236,4 @@ def _profile(name: str) -> Profile:
     """The profile, or the ssh host NAME names (as ``connect`` takes it on a first run)."""
     from jupytunnel import hosts
 
-    return hosts.profile_or_host(name, check=not GLOBALS.dry_run)[0]
+    return hosts.profile_or_host(name, check=not runner.dry_run())[0]

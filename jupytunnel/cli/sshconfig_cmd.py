@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, complete_profile
+from jupytunnel import runner
+from jupytunnel.cli.common import complete_profile
 from jupytunnel.errors import UsageError
 
 
@@ -53,7 +54,7 @@ def write_ssh_config(
     from jupytunnel.ssh import config_file as sshconfig_file
 
     path = (file.expanduser() if file is not None else sshconfig_file.default_path()).absolute()
-    dry = dry_run or GLOBALS.dry_run
+    dry = dry_run or runner.dry_run()
     if remove and force:
         raise UsageError("--force applies to writing blocks, not to --remove")
     wanted = [profiles.validate_name(n) for n in names] if names else None

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from jupytunnel.cli.common import GLOBALS, JsonFlag, ProfileName
+from jupytunnel import runner
+from jupytunnel.cli.common import JsonFlag, ProfileName
 
 
 def sync(
@@ -59,7 +60,7 @@ def sync(
         exclude=exclude or [],
         as_json=json_,
         timeout=timeout,
-        dry_run=dry_run or GLOBALS.dry_run,
+        dry_run=dry_run or runner.dry_run(),
     )
 
 

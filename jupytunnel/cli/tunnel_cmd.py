@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from jupytunnel import runner
 from jupytunnel.cli.common import (
-    GLOBALS,
     JsonFlag,
     ProfileName,
     WideFlag,
@@ -54,7 +54,7 @@ def connect(
 
     actions.connect(
         name, local_port=local_port, no_browser=no_browser, no_start=no_start, as_json=json_,
-        timeout=timeout, watch=watch, save=save, dry_run=GLOBALS.dry_run,
+        timeout=timeout, watch=watch, save=save, dry_run=runner.dry_run(),
     )  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def disconnect(
         raise UsageError("give a profile name or --all")
     if name is not None:
         actions.require_known(name)
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         _plan_disconnect([name] if name else [r.profile for r in state.load_all()])
         return
     if all_:
@@ -139,7 +139,7 @@ def open_(
 
     actions.require_known(name)
     record = tunnel.live_record(name)  # refuses a stale tunnel, follows a new token
-    if GLOBALS.dry_run:
+    if runner.dry_run():
         print(f"# would open {tunnel.hide_token(record.url)}")
         return
     browser.open_url(record.url, name)

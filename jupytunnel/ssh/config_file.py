@@ -181,7 +181,7 @@ def _resolve_many(argvs: Mapping[str, list[str]], *, config: Path, shown: str) -
     from jupytunnel import runner
     from jupytunnel.ssh.master import ssh_message
 
-    started = {name: runner.Started(argv) for name, argv in argvs.items()}
+    started = {name: runner.Started(argv, readonly=True) for name, argv in argvs.items()}  # ssh -G changes nothing
     out: dict[str, Resolved] = {}
     try:
         for name, proc in started.items():
