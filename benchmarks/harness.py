@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ROOT / "tests"
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+if str(ROOT) not in sys.path:  # testsupport/ (the rig), beside jupytunnel/ and tests/
+    sys.path.insert(0, str(ROOT))
 
-from rig import SSH, SSHD, Rig, write_profile  # noqa: E402 - tests/ is put on the path just above
+from testsupport.rig import SSH, SSHD, Rig, write_profile  # noqa: E402 - the root is put on the path just above
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:

@@ -1,5 +1,5 @@
 """Pair 9: a cold Slurm connect against the same steps done by hand, on a real one-node
-cluster (tests/slurm_cluster.py) whose login node is the rig's target.
+cluster (testsupport/slurm_cluster.py) whose login node is the rig's target.
 
 By hand, through one ControlMaster (the quickest a person can do it): ``sbatch`` a script that
 starts Jupyter on the node's address with ``--port=0``, poll ``squeue`` until RUNNING, poll
@@ -16,9 +16,10 @@ import subprocess
 import time
 
 from harness import SSH, Bench, BenchError, RawMaster, wait_api_status
-from rig import free_port
-from slurm_cluster import SlurmCluster, missing_binaries
 from stats import TITLES, PairResult, Row, Series, Target, at_most, ratio_of
+
+from testsupport.rig import free_port
+from testsupport.slurm_cluster import SlurmCluster, missing_binaries
 
 NUMBER = 9
 FIRST_POLL, MAX_POLL = 0.1, 2.0

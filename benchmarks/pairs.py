@@ -35,8 +35,9 @@ from harness import (
     wait_api_status,
     wait_until,
 )
-from rig import free_port
 from stats import TITLES, PairResult, Row, Series, Target, at_least, at_most, median_of, ratio_of
+
+from testsupport.rig import free_port
 
 HERE = Path(__file__).resolve().parent
 COMPLETION_SCRIPT = ROOT / "completions" / "jupytunnel.bash"

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--rounds N] [--only 1,4] [--output docs/benchmarks.md]
 
-Starts the tests' real sshd + jupyter_server rig (tests/rig.py), runs each pair of commands
+Starts the tests' real sshd + jupyter_server rig (testsupport/rig.py), runs each pair of commands
 interleaved after a warm-up, prints the tables and writes them with the machine's
 description to ``--output``. Exit 0 when every selected pair was measured (rows that need
 the benchmark venv are "not run" when it cannot be built); 1 when the harness failed.

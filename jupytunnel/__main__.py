@@ -16,7 +16,7 @@ def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 3 bug, 130 interrupted)."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        from jupytunnel import fastpath
+        from jupytunnel.cli import fastpath
 
         if fastpath.run(args):
             return 0

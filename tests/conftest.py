@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import SSHD, Rig, free_port, write_profile
-from slurm_cluster import SlurmCluster, missing_binaries
+from testsupport.rig import SSHD, Rig, free_port, write_profile
+from testsupport.slurm_cluster import SlurmCluster, missing_binaries
 
 _counter = itertools.count()
 # The fixtures that start real daemons: a test that uses one (directly or through another

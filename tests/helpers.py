@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 if TYPE_CHECKING:
-    from rig import Rig
+    from testsupport.rig import Rig
 
 
 def procs_with(fragment: str) -> list[psutil.Process]:

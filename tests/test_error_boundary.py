@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jupytunnel import __main__ as entry
-from jupytunnel import actions
+from jupytunnel.commands import status
 from jupytunnel.errors import EXIT_BUG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, JupytunnelError
 
 
@@ -46,7 +46,7 @@ def test_known_failures_are_one_line(
     code: int,
     fragment: str,
 ) -> None:
-    monkeypatch.setattr(actions, "status", _raising(exc))
+    monkeypatch.setattr(status, "status", _raising(exc))
     assert entry.run(["status"]) == code
     err = capsys.readouterr().err
     assert fragment in err
@@ -57,7 +57,7 @@ def test_known_failures_are_one_line(
 def test_a_bug_exits_3_with_its_traceback_in_a_private_log(
     dirs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(actions, "status", _raising(ZeroDivisionError("division by zero")))
+    monkeypatch.setattr(status, "status", _raising(ZeroDivisionError("division by zero")))
     assert entry.run(["status"]) == EXIT_BUG
     err = capsys.readouterr().err
     log = dirs / "st" / "crash.log"

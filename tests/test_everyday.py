@@ -223,7 +223,7 @@ def test_profile_show_prints_toml_that_parses_back_to_the_file(tmp_path: Path) -
 
 
 def test_fit_shortens_then_drops_and_ellipsize_keeps_both_ends() -> None:
-    from jupytunnel.output import ellipsize, fit
+    from jupytunnel.cli.render import ellipsize, fit
 
     assert ellipsize("abcdefghij", 5) == "ab…ij"
     assert ellipsize("abc", 5) == "abc"

@@ -17,7 +17,8 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import api_status, kill_pid, procs_with, run_json, start_server_by_hand, wait_for, wait_gone
-from rig import Rig, free_port
+
+from testsupport.rig import Rig, free_port
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from jupytunnel import __main__ as entry
-from jupytunnel import actions, fastpath
+from jupytunnel.cli import fastpath
+from jupytunnel.commands import connect, status, sync
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr(actions, "connect", lambda *a, **k: seen.append(("connect", a, k)))
-    monkeypatch.setattr(actions, "status", lambda *a, **k: seen.append(("status", a, k)))
-    monkeypatch.setattr(actions, "sync", lambda *a, **k: seen.append(("sync", a, k)))
+    monkeypatch.setattr(connect, "connect", lambda *a, **k: seen.append(("connect", a, k)))
+    monkeypatch.setattr(status, "status", lambda *a, **k: seen.append(("status", a, k)))
+    monkeypatch.setattr(sync, "sync", lambda *a, **k: seen.append(("sync", a, k)))
     return seen
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import kill_pid, run_json, start_server_by_hand
-from rig import Rig, free_port
+
+from testsupport.rig import Rig, free_port
 
 RLO = "\u202e"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import _runtime_file_for, api_status, kill_pid, run_json, start_server_by_hand, wait_for
-from rig import Rig, free_port
+
+from testsupport.rig import Rig, free_port
 
 pytestmark = pytest.mark.integration
 

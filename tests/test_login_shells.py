@@ -17,11 +17,11 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import api_status, run_json, wait_for
-from rig import Rig, free_port
 
 from jupytunnel import remote
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import launchers
+from testsupport.rig import Rig, free_port
 
 SETUP = ("module load python/3.11", "source ~/venvs/lab/bin/activate")
 # As Lmod does: `module` is a shell function the login shell's rc files define.

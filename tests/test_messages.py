@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import kill_pid, run_json, start_server_by_hand
-from rig import Rig, free_port
 
 from jupytunnel.errors import seconds
 from jupytunnel.ssh.master import ssh_message
+from testsupport.rig import Rig, free_port
 
 # A server extension that registers one page, as JupyterLab (/lab) or Notebook 7 (/tree) do.
 _EXTENSION = """

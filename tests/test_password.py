@@ -13,7 +13,8 @@ import pytest
 from conftest import JT
 from helpers import _runtime_file_for, kill_pid, run_json, wait_for
 from jupyter_server.auth.security import passwd_check
-from rig import Rig, free_port
+
+from testsupport.rig import Rig, free_port
 
 pytestmark = pytest.mark.integration
 

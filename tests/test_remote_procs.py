@@ -15,11 +15,11 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import kill_pid, procs_with, run_json, start_server_by_hand, wait_for, wait_gone
-from rig import Rig, free_port
 
 from jupytunnel import remote
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import launchers
+from testsupport.rig import Rig, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from rig import SSH, Rig, free_port, wait_port
 
 from jupytunnel.profiles import Profile
 from jupytunnel.ssh import args as sshargs
+from testsupport.rig import SSH, Rig, free_port, wait_port
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,8 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import alive, procs_with, wait_for
-from rig import Rig
+
+from testsupport.rig import Rig
 
 pytestmark = pytest.mark.integration
 
@@ -298,7 +299,7 @@ def test_missing_kernel_or_nbconvert_starts_nothing(
 def test_run_through_a_live_tunnel_then_disconnect(rig: Rig, jt: JT, tmp_path: Path) -> None:
     """With the tunnel up, the run goes through its master (no second login); closing the
     tunnel and stopping the server leaves the run going."""
-    from rig import free_port
+    from testsupport.rig import free_port
 
     workdir, folder = project(rig)
     name = jt.profile("rlive", workdir=workdir, remote_port=free_port())

@@ -11,7 +11,8 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import api_status, jupyter_on_port, procs_with, run_json, wait_for, wait_gone
-from rig import Rig, free_port
+
+from testsupport.rig import Rig, free_port
 
 pytestmark = pytest.mark.integration
 

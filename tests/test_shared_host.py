@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import kill_pid, run_json, start_server_by_hand, wait_for
-from rig import SSH, Rig, free_port
+
+from testsupport.rig import SSH, Rig, free_port
 
 RECORDER = Path(__file__).with_name("recorder.py")
 # The other user cannot enter our home, where the venv's interpreter may live; the recorder

@@ -19,7 +19,8 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import api_status, procs_with, run_json, wait_for
-from slurm_cluster import SlurmCluster
+
+from testsupport.slurm_cluster import SlurmCluster
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 from helpers import wait_for
-from rig import Rig
-from slurm_cluster import NSENTER, SlurmCluster, clean_stale_namespaces
+
+from testsupport.rig import Rig
+from testsupport.slurm_cluster import NSENTER, SlurmCluster, clean_stale_namespaces
 
 pytestmark = pytest.mark.integration
 

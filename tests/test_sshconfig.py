@@ -9,12 +9,12 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rig import SSH
 
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
 from jupytunnel.ssh import config as sshconfig
 from jupytunnel.ssh.config_file import unified_diff
+from testsupport.rig import SSH
 
 AURA = Profile(name="aura", host="aura.example.org", user="ada", jump=("gw.example.org",), remote_port=8890)
 LAB = Profile(

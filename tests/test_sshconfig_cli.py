@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import tomli_w
 from conftest import JT
-from rig import SSH, Rig, free_port, wait_port
 
 from jupytunnel.ssh import config as sshconfig
 from jupytunnel.ssh import config_file as sshconfig_file
 from jupytunnel.state import TunnelRecord
+from testsupport.rig import SSH, Rig, free_port, wait_port
 
 ROOT = os.geteuid() == 0
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from rig import SSH
 
 from jupytunnel.profiles import Profile
 from jupytunnel.ssh import config as sshconfig
 from jupytunnel.ssh.config_file import SESSION_OPTIONS
+from testsupport.rig import SSH
 
 HERE = Path(__file__).resolve().parent
 _CANDIDATES = [

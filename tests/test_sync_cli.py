@@ -20,7 +20,8 @@ import psutil
 import pytest
 from conftest import JT
 from helpers import kill_pid, run_json, start_server_by_hand, wait_for, wait_gone
-from rig import SSH, Rig, Sshd, free_port
+
+from testsupport.rig import SSH, Rig, Sshd, free_port
 
 pytestmark = pytest.mark.integration
 

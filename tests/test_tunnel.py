@@ -15,8 +15,18 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import JT
-from helpers import api_status, kill_pid, procs_with, run_json, start_server_by_hand, wait_for, wait_gone
-from rig import SSH, Rig, free_port
+from helpers import (
+    api_status,
+    dry_run_commands,
+    kill_pid,
+    procs_with,
+    run_json,
+    start_server_by_hand,
+    wait_for,
+    wait_gone,
+)
+
+from testsupport.rig import SSH, Rig, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -197,9 +207,9 @@ def test_dry_run_runs_nothing(jt: JT, server: int, tmp_path: Path) -> None:
     spy.chmod(0o755)
     out = jt.run("--dry-run", "connect", "aura", env={**jt.env, "JUPYTUNNEL_SSH": str(spy)})
     assert out.returncode == 0, out.stderr
-    lines = [ln for ln in out.stdout.splitlines() if not ln.startswith("#")]
-    assert lines[0].startswith(f"{spy} -F {jt.rig.ssh_config} -T -M -S")
-    assert all(ln.startswith(str(spy)) for ln in lines)  # one command a line
+    commands = dry_run_commands(out.stdout)
+    assert commands[0][:6] == [str(spy), "-F", str(jt.rig.ssh_config), "-T", "-M", "-S"]
+    assert all(words[0] == str(spy) for words in commands)
     assert not calls.exists()  # nothing ran
     assert not (jt.state_dir / "tunnels").exists()
 

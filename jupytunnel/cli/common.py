@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jupytunnel.actions import parse_local_port
+from jupytunnel.cli.parse import parse_local_port
+from jupytunnel.cli.render import dry_run_lines, print_json, print_table
 from jupytunnel.completion import complete_file, complete_profile
-from jupytunnel.output import dry_run_lines, print_json, print_table
 
 if TYPE_CHECKING:
     from jupytunnel.profiles import Profile

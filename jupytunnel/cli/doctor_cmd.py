@@ -36,7 +36,7 @@ def doctor(
     """
     from jupytunnel import doctor as checks_
     from jupytunnel import profiles
-    from jupytunnel.actions import parse_timeout
+    from jupytunnel.cli.parse import parse_timeout
 
     timeout = parse_timeout(timeout)
     if name is not None and not profiles.profile_path(name).exists():

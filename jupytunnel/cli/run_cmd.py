@@ -86,7 +86,7 @@ def start(
     Example: jupytunnel run aura analysis.ipynb --wait
     """
     from jupytunnel import profiles, runs
-    from jupytunnel.actions import parse_timeout
+    from jupytunnel.cli.parse import parse_timeout
     from jupytunnel.ssh import master
 
     profile = profiles.load(name)

@@ -43,7 +43,8 @@ def start(
     Example: jupytunnel server start aura
     """
     from jupytunnel import remote, runner, state
-    from jupytunnel.actions import SLURM_READY_WAIT, parse_timeout
+    from jupytunnel.cli.parse import parse_timeout
+    from jupytunnel.commands.connect import SLURM_READY_WAIT
     from jupytunnel.remote import launchers, server
     from jupytunnel.ssh import master
 
@@ -184,7 +185,7 @@ def logs(
     Example: jupytunnel server logs aura --lines 100
     """
     from jupytunnel import remote, state
-    from jupytunnel.actions import parse_timeout
+    from jupytunnel.cli.parse import parse_timeout
     from jupytunnel.remote import server
     from jupytunnel.ssh import master
 

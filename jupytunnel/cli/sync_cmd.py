@@ -1,4 +1,4 @@
-"""``jupytunnel sync``: its arguments; the body is ``actions.sync``, which the fast path runs too."""
+"""``jupytunnel sync``: its arguments; the body is ``commands.sync.sync``, which the fast path runs too."""
 
 from __future__ import annotations
 
@@ -49,9 +49,9 @@ def sync(
 
     Example: jupytunnel sync aura ~/projects/thesis --exclude '*.ckpt'
     """
-    from jupytunnel import actions
+    from jupytunnel.commands import sync as command
 
-    actions.sync(
+    command.sync(
         name,
         local=local,
         remote=remote,

@@ -50,9 +50,9 @@ def connect(
 
     Example: jupytunnel connect aura --no-browser
     """
-    from jupytunnel import actions
+    from jupytunnel.commands import connect as command
 
-    actions.connect(
+    command.connect(
         name, local_port=local_port, no_browser=no_browser, no_start=no_start, as_json=json_,
         timeout=timeout, watch=watch, save=save, dry_run=runner.dry_run(),
     )  # fmt: skip
@@ -70,12 +70,13 @@ def disconnect(
 
     Example: jupytunnel disconnect aura --stop-server
     """
-    from jupytunnel import actions, hosts, state, tunnel
+    from jupytunnel import hosts, state, tunnel
+    from jupytunnel.commands.status import require_known
 
     if all_ == (name is not None):
         raise UsageError("give a profile name or --all")
     if name is not None:
-        actions.require_known(name)
+        require_known(name)
     if runner.dry_run():
         _plan_disconnect([name] if name else [r.profile for r in state.load_all()])
         return
@@ -84,7 +85,7 @@ def disconnect(
         print("\n".join(lines) if lines else "no tunnels to close")
         return
     assert name is not None
-    from jupytunnel.actions import parse_timeout
+    from jupytunnel.cli.parse import parse_timeout
 
     # A host connected without a profile (a first run) is addressed as connect took it.
     profile = hosts.profile_or_host(name, check=False)[0] if stop_server else None
@@ -122,9 +123,9 @@ def status(
 
     Example: jupytunnel status --json
     """
-    from jupytunnel import actions
+    from jupytunnel.commands import status as command
 
-    actions.status(name, as_json=json_, show_token=show_token, wide=wide)
+    command.status(name, as_json=json_, show_token=show_token, wide=wide)
 
 
 def open_(
@@ -135,9 +136,10 @@ def open_(
 
     Example: jupytunnel open aura --show-token
     """
-    from jupytunnel import actions, browser, tunnel
+    from jupytunnel import browser, tunnel
+    from jupytunnel.commands.status import require_known
 
-    actions.require_known(name)
+    require_known(name)
     record = tunnel.live_record(name)  # refuses a stale tunnel, follows a new token
     if runner.dry_run():
         print(f"# would open {tunnel.hide_token(record.url)}")

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 import psutil
-from rig import free_port
+
+from testsupport.rig import free_port
 
 SLURMCTLD = "/usr/sbin/slurmctld"
 SLURMD = "/usr/sbin/slurmd"

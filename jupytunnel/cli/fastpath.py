@@ -3,7 +3,7 @@
 Importing Typer costs about 50 ms, a fifth of an OpenSSH handshake; ``connect`` of a
 running server must stay within 25 % of raw ``ssh -NfL``. So the forms that scripts and
 people type most (``--version``, ``status``, ``connect NAME`` with its plain flags) are
-parsed here and run the same functions (``jupytunnel.actions``) as the Typer commands.
+parsed here and run the same functions (``jupytunnel.commands``) as the Typer commands.
 Anything else, including every error in the arguments, falls through to Typer, which owns
 help, usage errors and completion.
 """
@@ -41,9 +41,9 @@ def _status(args: list[str]) -> bool:
     if parsed is None or len(parsed[0]) > 1:
         return False
     names, opts = parsed
-    from jupytunnel import actions
+    from jupytunnel.commands import status
 
-    actions.status(
+    status.status(
         names[0] if names else None, as_json="as_json" in opts, show_token="show_token" in opts, wide="wide" in opts
     )
     return True
@@ -58,9 +58,9 @@ def _connect(args: list[str]) -> bool:
         timeout = float(opts["timeout"]) if "timeout" in opts else None
     except ValueError:
         return False  # Typer words the error
-    from jupytunnel import actions
+    from jupytunnel.commands import connect
 
-    actions.connect(
+    connect.connect(
         names[0], local_port=opts.get("local_port"), no_browser="no_browser" in opts, no_start="no_start" in opts,
         as_json="as_json" in opts, timeout=timeout, watch="watch" in opts, save="save" in opts,
     )  # fmt: skip
@@ -89,9 +89,9 @@ def _sync(args: list[str]) -> bool:
         timeout = float(opts.get("timeout", "30"))
     except ValueError:
         return False  # Typer words the error
-    from jupytunnel import actions
+    from jupytunnel.commands import sync
 
-    actions.sync(
+    sync.sync(
         names[0], local=names[1] if len(names) > 1 else None, remote=names[2] if len(names) > 2 else None,  # noqa: PLR2004
         pull="pull" in opts, delete="delete" in opts, exclude=excludes, as_json="as_json" in opts, timeout=timeout,
     )  # fmt: skip

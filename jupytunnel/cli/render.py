@@ -1,6 +1,6 @@
 """Output for people and for scripts: JSON, tables (rich on a colour terminal), dry-run lines.
 
-Free of Typer, so the fast path (``jupytunnel.fastpath``) can print without importing it.
+Free of Typer, so the fast path (``jupytunnel.cli.fastpath``) can print without importing it.
 """
 
 from __future__ import annotations
