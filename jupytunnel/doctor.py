@@ -15,10 +15,13 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
+
+if TYPE_CHECKING:
+    from jupytunnel.ssh import Ssh
 
 Status = Literal["ok", "warning", "failed"]
 Version = tuple[int, int]
@@ -95,19 +98,19 @@ def ssh_version_check(ssh: str, output: str) -> Check:
     return ok(name, f"OpenSSH {text} at {ssh}")
 
 
-def check_ssh() -> tuple[Check, Version | None]:
+SSH_HINT = "install the OpenSSH client (Debian: apt-get install openssh-client)"
+
+
+def check_ssh(ssh: Ssh) -> tuple[Check, Version | None]:
     from jupytunnel import runner
 
     try:
-        ssh = runner.ssh_binary()
-        result = runner.run([ssh, "-V"], timeout=LOCAL_TIMEOUT)
+        result = runner.run([ssh.binary, "-V"], timeout=LOCAL_TIMEOUT, readonly=True)  # it changes nothing
     except JupytunnelError as exc:
-        return failed(
-            "ssh client", str(exc), "install the OpenSSH client (Debian: apt-get install openssh-client)"
-        ), None
+        return failed("ssh client", str(exc), SSH_HINT), None
     output = result.stderr + result.stdout
     parsed = parse_ssh_version(output)
-    return ssh_version_check(ssh, output), parsed[0] if parsed else None
+    return ssh_version_check(ssh.binary, output), parsed[0] if parsed else None
 
 
 # --- rsync (for sync) --------------------------------------------------------------------
@@ -134,7 +137,7 @@ def check_rsync() -> Check:
 
     try:
         rsync = runner.rsync_binary()
-        result = runner.run([rsync, "--version"], timeout=LOCAL_TIMEOUT)
+        result = runner.run([rsync, "--version"], timeout=LOCAL_TIMEOUT, readonly=True)
     except JupytunnelError:
         return rsync_check(None, "")
     return rsync_check(rsync, result.stdout)
@@ -234,16 +237,8 @@ def check_defaults() -> Check | None:
     return ok("defaults.toml", str(path))
 
 
-def parse_resolved(stdout: str) -> dict[str, str]:
-    """``ssh -G`` prints one "key value" line per option, keys in lower case."""
-    out: dict[str, str] = {}
-    for line in stdout.splitlines():
-        key, _, value = line.partition(" ")
-        out.setdefault(key, value)
-    return out
-
-
 def resolve_check(profile: Profile, returncode: int, stdout: str, stderr: str) -> Check:
+    from jupytunnel.ssh.config import parse_resolved
     from jupytunnel.ssh.master import ssh_message
 
     name = f"ssh -G {profile.name}"
@@ -254,24 +249,22 @@ def resolve_check(profile: Profile, returncode: int, stdout: str, stderr: str) -
             "check ssh_options in the profile and your ~/.ssh/config",
         )
     opts = parse_resolved(stdout)
-    where = f"{opts.get('user', '?')}@{opts.get('hostname', profile.host)}:{opts.get('port', '22')}"
-    if opts.get("proxyjump") and opts["proxyjump"] != "none":
-        where += f" via {opts['proxyjump']}"
-    elif opts.get("proxycommand") and opts["proxycommand"] != "none":
+    where = f"{opts.one('user') or '?'}@{opts.one('hostname') or profile.host}:{opts.one('port') or '22'}"
+    jump, command = opts.one("proxyjump"), opts.one("proxycommand")
+    if jump and jump != "none":
+        where += f" via {jump}"
+    elif command and command != "none":
         where += " via ProxyCommand"
     return ok(name, where)
 
 
-def check_resolve(profiles_: list[Profile]) -> Iterator[Check]:
-    """``ssh -G`` for every profile, started together (each is a local, quick process)."""
+def check_resolve(profiles_: list[Profile], ssh: Ssh) -> Iterator[Check]:
+    """``ssh -G`` for every profile, started together (each is a local, quick process that
+    changes nothing: it runs in a dry run too)."""
     from jupytunnel import runner
     from jupytunnel.ssh import args as sshargs
-    from jupytunnel.ssh import master
 
-    ssh = runner.ssh_binary()
-    started = [
-        (p, runner.Started(sshargs.resolve_argv(p, ssh=ssh, config_file=master.config_file()))) for p in profiles_
-    ]
+    started = [(p, runner.Started(sshargs.resolve_argv(p, ssh=ssh), readonly=True)) for p in profiles_]
     for profile, proc in started:
         try:
             result = proc.result(timeout=LOCAL_TIMEOUT)
@@ -540,23 +533,33 @@ def batch_profile(profile: Profile) -> Profile:
     return profile._replace(ssh_options=options)
 
 
-def check_remote(profile: Profile, *, timeout: float) -> list[Check]:
-    """Log in through a temporary master (or the live one) and run ``remote_script``."""
-    from jupytunnel import state
+def check_remote(profile: Profile, ssh: Ssh, *, timeout: float) -> list[Check]:
+    """Log in through a temporary master (or the live one) and run ``remote_script``.
+
+    In a dry run the same steps are recorded (the master's commands, the script, the exit):
+    no lock is taken, and no remote check is reported, as none ran."""
+    import contextlib
+
+    from jupytunnel import runner, state
     from jupytunnel.errors import CommandError
+    from jupytunnel.ssh import args as sshargs
     from jupytunnel.ssh import master
 
+    dry = runner.dry_run()
+    # The lock is a file: a dry run writes none.
+    lock = contextlib.nullcontext() if dry else state.profile_lock(profile.name, timeout=timeout + LOCK_MARGIN)
+    assume = runner.Assume(says="the checks run on the remote; a dry run reports none of them")
     try:
-        with (
-            state.profile_lock(profile.name, timeout=timeout + LOCK_MARGIN),
-            master.temporary_master(batch_profile(profile), timeout=timeout) as m,
-        ):
-            result = m.run(remote_script(profile), timeout=timeout)
+        with lock, master.temporary_master(batch_profile(profile), timeout=timeout) as m:
+            argv = sshargs.remote_argv(m.profile, remote_script(profile), ssh=ssh, control_path=m.ctl)
+            result = runner.run(argv, timeout=timeout, assume=assume)
     except CommandError as exc:
         message = f"{exc}: {master.ssh_message(exc.stderr)}"
         return [failed(f"login {profile.name}", message, _login_hint(profile, message))]
     except JupytunnelError as exc:
         return [failed(f"login {profile.name}", str(exc), _login_hint(profile, str(exc)))]
+    if dry:
+        return []
     if "login" not in _markers(result.stdout):
         why = master.ssh_message(result.stderr)
         return [
@@ -592,10 +595,19 @@ def _login_hint(profile: Profile, message: str) -> str:
 
 
 def run_checks(name: str | None, *, timeout: float) -> list[Check]:
-    """Every check; with ``name``, the profile checks of that profile only, and the remote."""
-    from jupytunnel import profiles
+    """Every check; with ``name``, the profile checks of that profile only, and the remote.
 
-    ssh_check, version = check_ssh()
+    In a dry run (``runner.dry_run()``) the same code runs: the local commands that change
+    nothing (``ssh -V``, ``rsync --version``, ``ssh -G``) run, the remote ones are recorded."""
+    from jupytunnel import profiles, ssh
+
+    try:
+        client: Ssh | None = ssh.resolve()
+    except JupytunnelError as exc:
+        client = None
+        ssh_check, version = failed("ssh client", str(exc), SSH_HINT), None
+    else:
+        ssh_check, version = check_ssh(client)
     has_ssh = ssh_check.status != "failed"
     checks = [ssh_check, check_rsync(), *check_folders()]
     defaults = check_defaults()
@@ -608,42 +620,9 @@ def run_checks(name: str | None, *, timeout: float) -> list[Check]:
         checks.append(check)
         if profile is not None:
             loaded.append(profile)
-    if has_ssh and loaded:
-        checks.extend(check_resolve(loaded))
+    if client is not None and has_ssh and loaded:
+        checks.extend(check_resolve(loaded, client))
     checks.append(check_control_paths(names))
-    if name is not None and loaded and has_ssh:
-        checks.extend(check_remote(loaded[0], timeout=timeout))
+    if client is not None and name is not None and loaded and has_ssh:
+        checks.extend(check_remote(loaded[0], client, timeout=timeout))
     return checks
-
-
-def plan(name: str | None) -> list[str]:
-    """What ``run_checks`` would run, one shell-quoted command a line (for ``--dry-run``)."""
-    from jupytunnel import profiles, runner
-    from jupytunnel.errors import ProfileError
-    from jupytunnel.ssh import args as sshargs
-    from jupytunnel.ssh import master
-
-    ssh = runner.ssh_binary()
-    lines = [runner.display([ssh, "-V"])]
-    try:
-        lines.append(runner.display([runner.rsync_binary(), "--version"]))
-    except JupytunnelError:
-        lines.append("# rsync not found on PATH")
-    loaded = []
-    for n in [name] if name is not None else profiles.list_names():
-        try:
-            loaded.append(profiles.load(n))
-        except ProfileError:  # noqa: PERF203 - an invalid profile is reported, not fatal
-            lines.append(f"# profile {n} is invalid: no ssh -G for it")
-    lines += [runner.display(sshargs.resolve_argv(p, ssh=ssh, config_file=master.config_file())) for p in loaded]
-    if name is not None and loaded:
-        profile = batch_profile(loaded[0])
-        m = master.Master(profile, master.control_path(profile.name))
-        tunnel = sshargs.tunnel_argv(
-            profile, ssh=ssh, control_path=m.ctl, forward=None, config_file=master.config_file()
-        )
-        lines.append("# unless a tunnel's master is up already:")
-        lines.append(runner.display(tunnel))
-        lines.append(runner.display(m.remote_argv(remote_script(loaded[0]))))
-        lines.append(runner.display(m.control_argv("exit")))
-    return lines

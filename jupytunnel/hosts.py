@@ -98,33 +98,26 @@ def profile_or_host(name: str, *, check: bool = True) -> tuple[Profile, Destinat
 def reachable(host: str) -> bool:
     """Whether the user's ssh knows ``host``: an alias or a pattern with a proxy in its
     config (``ssh -G``), or a name the resolver finds."""
-    from jupytunnel import runner
+    from jupytunnel import runner, ssh
     from jupytunnel.errors import JupytunnelError
     from jupytunnel.ssh import args as sshargs
-    from jupytunnel.ssh import master
+    from jupytunnel.ssh.config import parse_resolved
 
     stub = Profile(name=host, host=host)
-    argv = sshargs.resolve_argv(stub, ssh=runner.ssh_binary(), config_file=master.config_file())
+    argv = sshargs.resolve_argv(stub, ssh=ssh.resolve())
     try:
         result = runner.run(argv, timeout=RESOLVE_TIMEOUT, readonly=True)  # ssh -G changes nothing
     except JupytunnelError:
         return False
     if not result.ok:
         return False
-    resolved = _resolved(result.stdout)
-    if resolved.get("hostname", host).lower() != host.lower():
+    resolved = parse_resolved(result.stdout)
+    hostname = resolved.one("hostname") or host
+    if hostname.lower() != host.lower():
         return True  # an alias: HostName says where it goes
-    if any(resolved.get(key, "none").lower() != "none" for key in ("proxyjump", "proxycommand")):
+    if any((resolved.one(key) or "none").lower() != "none" for key in ("proxyjump", "proxycommand")):
         return True  # a pattern that reaches hosts through a gateway
-    return _resolves(resolved.get("hostname", host))
-
-
-def _resolved(stdout: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in stdout.splitlines():
-        key, _, value = line.partition(" ")
-        out.setdefault(key.lower(), value.strip())
-    return out
+    return _resolves(hostname)
 
 
 def _resolves(hostname: str) -> bool:

@@ -239,7 +239,8 @@ def test_doctor_usage_verbose_and_dry_run(jt: JT) -> None:
     dry = jt.run("--dry-run", "doctor", "good")
     assert dry.returncode == 0
     assert "BatchMode=yes" in dry.stdout
-    assert not (jt.runtime_dir).exists()  # nothing ran: no control socket folder
+    # Nothing ran: no control socket (the dry run is the real code, which may make the folders).
+    assert not [p for p in jt.runtime_dir.rglob("*") if not p.is_dir()] if jt.runtime_dir.exists() else True
     verbose = jt.run("-v", "doctor", "good")
     assert verbose.returncode == 0
     ssh_lines = [ln for ln in verbose.stderr.splitlines() if ln.startswith("+ ")]

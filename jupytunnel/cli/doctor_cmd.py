@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jupytunnel import runner
-from jupytunnel.cli.common import JsonFlag, complete_profile, dry_run_lines, print_json
+from jupytunnel.cli.common import JsonFlag, complete_profile, print_json
+from jupytunnel.errors import EXIT_FAILURE
 
 if TYPE_CHECKING:
     from jupytunnel.doctor import Check
@@ -34,24 +35,22 @@ def doctor(
 
     Example: jupytunnel doctor aura
     """
-    from jupytunnel import doctor as checks_
-    from jupytunnel import profiles
     from jupytunnel.cli.parse import parse_timeout
+    from jupytunnel.commands import doctor as command
 
     timeout = parse_timeout(timeout)
-    if name is not None and not profiles.profile_path(name).exists():
-        profiles.load(name)  # raises the usual "no profile" error, with a did-you-mean
     if runner.dry_run():
-        dry_run_lines(checks_.plan(name))
+        # The real checks, their commands printed as they are recorded (see runner.recording).
+        with runner.recording(lambda step: print(step.text(), flush=True)):
+            command.doctor(name, timeout=timeout)
         return
-    checks = checks_.run_checks(name, timeout=timeout)
-    failures = sum(c.status == "failed" for c in checks)
+    checks = command.doctor(name, timeout=timeout)
     if json_:
-        print_json({"ok": failures == 0, "checks": [c.to_dict() for c in checks]})
+        print_json({"ok": command.failures(checks) == 0, "checks": [c.to_dict() for c in checks]})
     else:
         _print(checks)
-    if failures:
-        raise typer.Exit(1)
+    if command.failures(checks):
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def _print(checks: Sequence[Check]) -> None:

@@ -3,6 +3,10 @@
 OpenSSH keeps the *first* value it obtains for an option (command line before config files,
 and among ``-o`` flags the first one), so a user's ``ssh_options`` replace our defaults by
 removing them rather than by coming later.
+
+Every builder takes ``ssh``, an ``Ssh`` (the client and its ``-F`` file, resolved once by the
+caller). For callers not moved yet, a plain binary path with a separate ``config_file=`` is
+still accepted (``_head``); new code passes an ``Ssh``.
 """
 
 from __future__ import annotations
@@ -10,20 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from jupytunnel.profiles import Profile, SshOptionValue
+from jupytunnel.ssh import EXIT_ON_FORWARD_FAILURE, LOOPBACK, SERVER_ALIVE, Ssh, yes_no
 
-LOOPBACK = "127.0.0.1"
-TUNNEL_DEFAULTS: tuple[tuple[str, str], ...] = (
-    ("ControlPersist", "yes"),
-    ("ExitOnForwardFailure", "yes"),
-    ("ServerAliveInterval", "30"),
-    ("ServerAliveCountMax", "3"),
-)
+__all__ = ["LOOPBACK", "TUNNEL_DEFAULTS", "Ssh", "option_value"]
+
+TUNNEL_DEFAULTS: tuple[tuple[str, str], ...] = (("ControlPersist", "yes"), EXIT_ON_FORWARD_FAILURE, *SERVER_ALIVE)
 
 
 def option_value(value: SshOptionValue) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+    return yes_no(value)
 
 
 def _options(defaults: Iterable[tuple[str, str]], user: Mapping[str, SshOptionValue]) -> list[str]:
@@ -37,8 +36,14 @@ def _options(defaults: Iterable[tuple[str, str]], user: Mapping[str, SshOptionVa
     return out
 
 
-def _config(config_file: str | None) -> list[str]:
-    return ["-F", config_file] if config_file else []
+def _head(ssh: Ssh | str, config_file: str | None) -> list[str]:
+    """``ssh [-F FILE]``. A ``str`` with ``config_file``: the old spelling, kept for callers
+    not moved to ``Ssh`` yet (``ssh.master``, ``tunnel``, ``remote``); an ``Ssh`` says it all."""
+    if isinstance(ssh, str):
+        return Ssh(ssh, config_file).head()
+    if config_file is not None:
+        raise TypeError("pass the config file inside Ssh, not as config_file=")
+    return ssh.head()
 
 
 def connection_args(profile: Profile) -> list[str]:
@@ -89,7 +94,7 @@ def forward_spec(
 def tunnel_argv(
     profile: Profile,
     *,
-    ssh: str,
+    ssh: Ssh | str,
     control_path: str,
     forward: str | None,
     config_file: str | None = None,
@@ -108,7 +113,7 @@ def tunnel_argv(
     first request through it do.
     """
     head = ["-N", "-f"] if command is None else ["-T"]
-    argv = [ssh, *_config(config_file), *head, "-M", "-S", control_path]
+    argv = [*_head(ssh, config_file), *head, "-M", "-S", control_path]
     defaults = tuple((k, persist if k == "ControlPersist" else v) for k, v in TUNNEL_DEFAULTS)
     argv += _options(defaults, profile.ssh_options)
     if forward is not None:
@@ -116,19 +121,19 @@ def tunnel_argv(
     return [*argv, *connection_args(profile), profile.host, *([command] if command is not None else [])]
 
 
-def diagnose_argv(profile: Profile, *, ssh: str, config_file: str | None = None) -> list[str]:
+def diagnose_argv(profile: Profile, *, ssh: Ssh | str, config_file: str | None = None) -> list[str]:
     """One plain connection, no multiplexing, that only logs in and exits: run after a
     master failed through jump hosts or a ProxyCommand, because a ControlPersist master
     sends its proxy's stderr (where each hop's cause is) to /dev/null."""
     plain = ("-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ControlPersist=no")
-    return [ssh, *_config(config_file), "-T", *plain, *connection_args(profile), profile.host, "exit"]
+    return [*_head(ssh, config_file), "-T", *plain, *connection_args(profile), profile.host, "exit"]
 
 
 def remote_argv(
     profile: Profile,
     command: str,
     *,
-    ssh: str,
+    ssh: Ssh | str,
     control_path: str,
     config_file: str | None = None,
 ) -> list[str]:
@@ -142,11 +147,11 @@ def remote_argv(
     return [*mux_client_args(ssh=ssh, control_path=control_path, config_file=config_file), "-T", profile.host, command]
 
 
-def mux_client_args(*, ssh: str, control_path: str, config_file: str | None = None) -> list[str]:
+def mux_client_args(*, ssh: Ssh | str, control_path: str, config_file: str | None = None) -> list[str]:
     """An ssh that only ever rides the master on ``control_path`` (see ``remote_argv``);
     the host and command follow. ``rsync -e`` is given exactly this."""
     return [
-        ssh, *_config(config_file), "-S", control_path, "-o", "ControlMaster=no",
+        *_head(ssh, config_file), "-S", control_path, "-o", "ControlMaster=no",
         "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
     ]  # fmt: skip
 
@@ -155,20 +160,20 @@ def control_argv(
     profile: Profile,
     operation: str,
     *,
-    ssh: str,
+    ssh: Ssh | str,
     control_path: str,
     config_file: str | None = None,
     forward: str | None = None,
 ) -> list[str]:
     """``ssh -O check|exit|forward|cancel``, addressed to the master by its socket."""
-    argv = [ssh, *_config(config_file), "-S", control_path, "-O", operation]
+    argv = [*_head(ssh, config_file), "-S", control_path, "-O", operation]
     if forward is not None:
         argv += ["-L", forward]
     return [*argv, profile.host]
 
 
-def resolve_argv(profile: Profile, *, ssh: str, config_file: str | None = None) -> list[str]:
+def resolve_argv(profile: Profile, *, ssh: Ssh | str, config_file: str | None = None) -> list[str]:
     """``ssh -G``: what OpenSSH resolves for this profile, without connecting."""
-    argv = [ssh, *_config(config_file), "-G"]
+    argv = [*_head(ssh, config_file), "-G"]
     argv += _options((), profile.ssh_options)
     return [*argv, *connection_args(profile), profile.host]

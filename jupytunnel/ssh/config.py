@@ -24,16 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import EXIT_ON_FORWARD_FAILURE, LOOPBACK, SERVER_ALIVE, Ssh, yes_no
 
-LOOPBACK = "127.0.0.1"
 MANAGED_NOTE = "managed by jupytunnel; edits inside are overwritten"
 INDENT = "    "
 # Options set by a tunnel that the block carries too; ``ssh_options`` replace them.
-BLOCK_DEFAULTS: tuple[tuple[str, str], ...] = (
-    ("ServerAliveInterval", "30"),
-    ("ServerAliveCountMax", "3"),
-    ("ExitOnForwardFailure", "yes"),
-)
+BLOCK_DEFAULTS: tuple[tuple[str, str], ...] = (*SERVER_ALIVE, EXIT_ON_FORWARD_FAILURE)
 # Options that take one value: an ``ssh_options`` entry replaces ours rather than joining it.
 SINGLE_VALUED = frozenset(
     {"hostname", "user", "port", "proxyjump", "proxycommand"} | {k.lower() for k, _ in BLOCK_DEFAULTS}
@@ -227,9 +223,7 @@ def quote(value: str) -> str:
 
 
 def option_text(value: str | int | bool) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
+    return yes_no(value)
 
 
 def local_forward(profile: Profile, *, remote_socket: str | None = None) -> str | None:
@@ -427,14 +421,28 @@ def remove_all(old: bytes) -> bytes:
 # --- ssh -G ------------------------------------------------------------------------------
 
 
-def check_argv(name: str, *, ssh: str, config_file: str) -> list[str]:
+def check_argv(name: str, *, ssh: Ssh) -> list[str]:
     """``ssh -G -F FILE NAME``: what plain ``ssh NAME`` would use with ``FILE``."""
-    return [ssh, "-F", config_file, "-G", name]
+    if not ssh.config_file:
+        raise ValueError("check_argv needs the config file to check")
+    return [*ssh.head(), "-G", name]
 
 
-def parse_resolved(stdout: str) -> dict[str, list[str]]:
-    """``ssh -G`` output as lower-case keyword to values (several for identityfile, ...)."""
-    out: dict[str, list[str]] = {}
+class Resolved(dict[str, list[str]]):
+    """``ssh -G`` output: lower-case keyword to its values (several for identityfile, ...)."""
+
+    def one(self, key: str) -> str | None:
+        """The value ssh uses (the first one), or None."""
+        found = self.get(key)
+        return found[0] if found else None
+
+    def all(self, key: str) -> list[str]:
+        return list(self.get(key, []))
+
+
+def parse_resolved(stdout: str) -> Resolved:
+    """``ssh -G`` prints one "keyword value" line per option, keywords in lower case."""
+    out = Resolved()
     for line in stdout.splitlines():
         key, _, value = line.partition(" ")
         if key:

@@ -159,18 +159,7 @@ def _config_error(path: Path, exc: sshconfig.ConfigError) -> JupytunnelError:
 # --- ssh -G ------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Resolved:
-    """``ssh -G`` output: lower-case option to its values."""
-
-    values: Mapping[str, list[str]]
-
-    def one(self, key: str) -> str | None:
-        found = self.values.get(key)
-        return found[0] if found else None
-
-    def all(self, key: str) -> list[str]:
-        return list(self.values.get(key, []))
+Resolved = sshconfig.Resolved
 
 
 def _resolve_many(argvs: Mapping[str, list[str]], *, config: Path, shown: str) -> dict[str, Resolved]:
@@ -189,7 +178,7 @@ def _resolve_many(argvs: Mapping[str, list[str]], *, config: Path, shown: str) -
             if not result.ok:
                 message = ssh_message(result.stderr).replace(str(config), shown)
                 raise JupytunnelError(f"{name}: 'ssh -G' failed with {shown}: {message}; nothing written")
-            out[name] = Resolved(sshconfig.parse_resolved(result.stdout))
+            out[name] = sshconfig.parse_resolved(result.stdout)
     finally:
         for proc in started.values():
             proc.kill()  # reap the rest when one failed (a no-op for those collected)
@@ -422,6 +411,7 @@ def _resolve_blocks(
     3. the final blocks, and ``ssh -G NAME`` again: any difference left is refused.
     """
     from jupytunnel import runner
+    from jupytunnel.ssh import Ssh
     from jupytunnel.ssh import args as sshargs
 
     ssh = runner.ssh_binary()
@@ -432,8 +422,10 @@ def _resolve_blocks(
     with tempfile.TemporaryDirectory(prefix="jupytunnel-") as tmpdir:
         mine = Path(tmpdir) / "config"
         mine.write_bytes(user_only)
+        # Not the user's JUPYTUNNEL_SSH_CONFIG: the candidate file, in each of the three steps.
+        with_mine = Ssh(ssh, str(mine))
         truths = _resolve_many(
-            {p.name: sshargs.resolve_argv(p, ssh=ssh, config_file=str(mine)) for p in profiles},
+            {p.name: sshargs.resolve_argv(p, ssh=with_mine) for p in profiles},
             config=mine,
             shown=f"{path} (without jupytunnel's blocks)",
         )
@@ -443,7 +435,7 @@ def _resolve_blocks(
         }
         mine.write_bytes(_apply(path, base, first))
         cands = _resolve_many(
-            {n: sshconfig.check_argv(n, ssh=ssh, config_file=str(mine)) for n in names},
+            {n: sshconfig.check_argv(n, ssh=with_mine) for n in names},
             config=mine,
             shown=f"the new {path}",
         )
@@ -459,7 +451,7 @@ def _resolve_blocks(
         new = _apply(path, base, blocks)
         mine.write_bytes(new)
         finals = _resolve_many(
-            {n: sshconfig.check_argv(n, ssh=ssh, config_file=str(mine)) for n in names},
+            {n: sshconfig.check_argv(n, ssh=with_mine) for n in names},
             config=mine,
             shown=f"the new {path}",
         )
