@@ -601,10 +601,10 @@ def run_checks(name: str | None, *, timeout: float) -> list[Check]:
     nothing (``ssh -V``, ``rsync --version``, ``ssh -G``) run, the remote ones are recorded."""
     from jupytunnel import profiles, ssh
 
+    client: Ssh | None = None
     try:
-        client: Ssh | None = ssh.resolve()
+        client = ssh.resolve()
     except JupytunnelError as exc:
-        client = None
         ssh_check, version = failed("ssh client", str(exc), SSH_HINT), None
     else:
         ssh_check, version = check_ssh(client)

@@ -4,6 +4,7 @@
 - state dir: tunnel records, locks and the mirror of notebook runs
 - runtime dir: control sockets and browser redirect files; short, because a Unix socket
   path must fit in ``sun_path`` (108 bytes on Linux, 104 on macOS)
+- on the remote: ``REMOTE_STATE_DIR`` (server logs, pid files, sockets, notebook runs)
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ APP = "jupytunnel"
 # Leave room for the socket name and the suffix ssh appends to a control path while it
 # binds (".XXXXXXXXXXXXXXXX", 17 bytes) below the 104-byte macOS limit.
 MAX_RUNTIME_DIR_LEN = 60
+
+# The remote's folder of ours, relative to the remote home: as people read it (messages), and
+# as a remote POSIX shell expands it (scripts: "$HOME" quoted, a home with spaces stays whole).
+REMOTE_STATE_DIR = "~/.local/state/jupytunnel"
+REMOTE_STATE_DIR_SH = '"$HOME"/' + REMOTE_STATE_DIR.removeprefix("~/")
 
 
 def _env_path(var: str) -> Path | None:

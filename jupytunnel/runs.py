@@ -4,6 +4,10 @@ scripts are in ``run_scripts``, how a run is detached in ``run_launchers``.
 The truth about a run is on the remote (its ``state.json``), so that another laptop sees it
 too; each listing mirrors it into the local state dir (``runs/ID.json``, 0600, atomic), which
 ``jupytunnel runs`` shows and which maps a run id to its profile.
+
+In a dry run (``runner.dry_run()``) the same functions run: each remote script is recorded
+with what the dry run assumes it answered (the runs as last seen here), no local file is
+written, and a loop that follows a run stops after its first round.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class RunRecord(NamedTuple):
 
     @property
     def remote_dir(self) -> str:
-        return f"~/.local/state/jupytunnel/runs/{self.id}"
+        return f"{paths.REMOTE_STATE_DIR}/runs/{self.id}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": local_state.FORMAT, **self._asdict()}
@@ -149,8 +153,12 @@ def mirror_path(run_id: str) -> Path:
 
 
 def save(record: RunRecord) -> None:
+    """Mirror ``record`` locally (in a dry run: said, not written)."""
     from jupytunnel.fsutil import atomic_write
 
+    if runner.dry_run():
+        runner.note(f"write {mirror_path(record.id)}")
+        return
     paths.ensure_state_dir(paths.runs_dir())
     atomic_write(mirror_path(record.id), (json.dumps(record.to_json(), indent=2) + "\n").encode())
 
@@ -190,18 +198,32 @@ def find(run_id: str) -> RunRecord:
 # --- remote ---------------------------------------------------------------------------------
 
 
-def _script(master: Master, script: str, *, timeout: float, stdin_text: str | None = None) -> str:
+def _script(
+    master: Master,
+    script: str,
+    *,
+    timeout: float,
+    stdin_text: str | None = None,
+    assume: runner.Assume | None = None,
+) -> str:
     """Run a script through the master; ssh's own failure and a marked error become one line."""
-    result = _run(master, script, timeout=timeout, stdin_text=stdin_text)
+    result = _run(master, script, timeout=timeout, stdin_text=stdin_text, assume=assume)
     for line in result.stdout.splitlines():
         if line.startswith(f"{MARK} error "):
             raise JupytunnelError(f"{master.profile.host}: {line[len(MARK) + 7 :]}")
     return result.stdout
 
 
-def _run(master: Master, script: str, *, timeout: float, stdin_text: str | None = None) -> runner.Result:
+def _run(
+    master: Master,
+    script: str,
+    *,
+    timeout: float,
+    stdin_text: str | None = None,
+    assume: runner.Assume | None = None,
+) -> runner.Result:
     try:
-        result = master.run(script, timeout=timeout, stdin_text=stdin_text)
+        result = runner.run(master.remote_argv(script), timeout=timeout, stdin_text=stdin_text, assume=assume)
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}") from None
     if result.returncode == SSH_FAILED:
@@ -227,7 +249,10 @@ def _file(master: Master, script: str, *, timeout: float) -> str:
 def check_remote(master: Master, kernel: str) -> None:
     """nbconvert and the kernel must be there before anything is copied or started."""
     profile = master.profile
-    stdout = _script(master, run_scripts.check_script(profile), timeout=CHECK_TIMEOUT)
+    says = f"assume nbconvert and the kernel {kernel!r} are installed there"
+    stdout = _script(master, run_scripts.check_script(profile), timeout=CHECK_TIMEOUT, assume=runner.Assume(says=says))
+    if runner.dry_run():
+        return
     found = run_scripts.parse_check(stdout)
     if found.nbconvert is None:
         raise JupytunnelError(
@@ -257,7 +282,8 @@ def start(master: Master, notebook: Path, *, kernel: str | None) -> RunRecord:
     )  # fmt: skip
     meta = {k: v for k, v in record.to_json().items() if k in _META_KEYS}
     script = run_scripts.start_script(profile, run_id, meta=meta, launcher=launcher, kernel=kernel)
-    stdout = _script(master, script, timeout=ROUND_TRIP_TIMEOUT + 30, stdin_text=text)
+    started = runner.Assume(stdout=f"{MARK} started {run_id}\n", says=f"{notebook} goes on stdin; run {run_id} starts")
+    stdout = _script(master, script, timeout=ROUND_TRIP_TIMEOUT + 30, stdin_text=text, assume=started)
     if f"{MARK} started {run_id}" not in stdout:
         raise JupytunnelError(f"could not start the run on {profile.host}: no answer from the start script")
     save(record)
@@ -320,6 +346,11 @@ def refresh(master: Master, run_id: str | None = None) -> list[RunRecord]:
     """Every run on the profile's remote (or one), mirrored locally under this profile's name,
     the one that reaches it from here: runs are per remote user, whichever profile or laptop
     started them (``started_by``)."""
+    if runner.dry_run():
+        says = "assume the runs there are as last seen here (nothing is mirrored in a dry run)"
+        _script(master, run_scripts.list_script(run_id), timeout=ROUND_TRIP_TIMEOUT, assume=runner.Assume(says=says))
+        seen = [r for r in load_all() if r.profile == master.profile.name and run_id in (None, r.id)]
+        return sorted(seen, key=lambda r: r.id)
     stdout = _script(master, run_scripts.list_script(run_id), timeout=ROUND_TRIP_TIMEOUT)
     remote_runs, complete = run_scripts.parse_list(stdout)
     if not complete:
@@ -355,7 +386,10 @@ def current(master: Master, record: RunRecord) -> RunRecord:
 def cancel(master: Master, record: RunRecord) -> RunRecord:
     """Stop a running run, verified on the remote (``run_scripts.cancel_script``)."""
     launcher = launcher_named(record.launcher)
-    out = _script(master, run_scripts.cancel_script(record.id, launcher=launcher), timeout=ROUND_TRIP_TIMEOUT + 30)
+    done = runner.Assume(stdout=f"{MARK} final \n", says=f"assume run {record.id} stops")
+    out = _script(
+        master, run_scripts.cancel_script(record.id, launcher=launcher), timeout=ROUND_TRIP_TIMEOUT + 30, assume=done
+    )
     if f"{MARK} final " not in out:
         raise JupytunnelError(f"could not cancel run {record.id} on {master.profile.host}: the cancel script failed")
     return current(master, record)
@@ -378,7 +412,8 @@ def fetch(master: Master, record: RunRecord, to: Path) -> tuple[Path, Path]:
             f"run {record.id} is still {record.state}; 'jupytunnel run logs {record.id}' shows how far it is"
         )
     try:
-        to.mkdir(parents=True, exist_ok=True)
+        if not runner.dry_run():
+            to.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise JupytunnelError(f"cannot create {to}: {exc.strerror}") from None
     stem = record.notebook.removesuffix(".ipynb")
@@ -401,6 +436,9 @@ def fetch(master: Master, record: RunRecord, to: Path) -> tuple[Path, Path]:
 def _write_user_file(path: Path, text: str) -> None:
     from jupytunnel.fsutil import atomic_write
 
+    if runner.dry_run():
+        runner.note(f"write {path}")
+        return
     umask = os.umask(0o077)
     os.umask(umask)
     atomic_write(path, text.encode(), mode=0o666 & ~umask)
@@ -421,6 +459,9 @@ def follow(master: Master, record: RunRecord, write: Callable[[str], None]) -> R
             offset += len(chunk.encode())
         if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
+        if runner.dry_run():
+            runner.note(f"the same again every {POLL_INTERVAL:g} s until the run ends")
+            return rec
         time.sleep(POLL_INTERVAL)
 
 
@@ -432,6 +473,9 @@ def wait(master: Master, record: RunRecord, *, timeout: float, tick: Callable[[R
         tick(rec)
         if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
+        if runner.dry_run():
+            runner.note(f"the same again every {POLL_INTERVAL:g} s until the run ends (at most {timeout:g} s)")
+            return None
         if time.monotonic() + POLL_INTERVAL > deadline:
             return None
         time.sleep(POLL_INTERVAL)

@@ -8,6 +8,7 @@ the issue's spelling works as written. A profile named like a subcommand is reac
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,21 +17,13 @@ import typer
 from typer.core import TyperGroup
 
 from jupytunnel import runner
-from jupytunnel.cli.common import (
-    JsonFlag,
-    ProfileName,
-    complete_profile,
-    plan_session,
-    print_json,
-    print_table,
-)
-from jupytunnel.errors import EXIT_INTERRUPTED, JupytunnelError
+from jupytunnel.cli.common import JsonFlag, ProfileName, complete_profile, print_json, print_table
+from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
-    from jupytunnel.profiles import Profile
-    from jupytunnel.runs import RunRecord
+    from collections.abc import Iterator
 
-MASTER_TIMEOUT = 60.0
+    from jupytunnel.runs import RunRecord
 
 
 class _RunGroup(TyperGroup):
@@ -59,12 +52,19 @@ app = typer.Typer(
 )
 
 
-class _StoppedFollowingError(JupytunnelError):
-    exit_code = EXIT_INTERRUPTED
-
-
 NotebookArg = Annotated[Path, typer.Argument(help="The notebook (.ipynb) to run.", show_default=False)]
 RunId = Annotated[str, typer.Argument(help="Run id (or a unique prefix), from 'jupytunnel runs'.", show_default=False)]
+
+
+@contextlib.contextmanager
+def _dry_run_printed(*, also: bool = False) -> Iterator[bool]:
+    """In a dry run (``--dry-run``, or ``also``: a command's own flag), the command's steps
+    printed as the real code records them; yields whether it is one."""
+    if not (also or runner.dry_run()):
+        yield False
+        return
+    with runner.recording(lambda step: print(step.text(), flush=True)):
+        yield True
 
 
 @app.command("start", hidden=True)
@@ -85,56 +85,36 @@ def start(
 
     Example: jupytunnel run aura analysis.ipynb --wait
     """
-    from jupytunnel import profiles, runs
     from jupytunnel.cli.parse import parse_timeout
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import run as command
 
-    profile = profiles.load(name)
     timeout = parse_timeout(timeout)
-    runs.read_notebook(notebook)  # a bad notebook is exit 2, even in a dry run
-    if kernel is not None:
-        runs.check_kernel_name(kernel)
-    if runner.dry_run() or dry_run:  # the issue spells it `run NAME NOTEBOOK --dry-run` too
-        _plan_start(profile, notebook, kernel)
-        return
-    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
-        record = runs.start(m, notebook, kernel=kernel)
-        if not wait:
-            if json_:
-                print_json(record.to_json())
-            else:
-                print(record.id)
-            return
-        print(f"{record.id}: started on {profile.host}", file=sys.stderr)
-        ticker = _Ticker()
+    ticker = _Ticker()
+
+    def started(record: RunRecord) -> None:
+        print(f"{record.id}: started on {record.host}", file=sys.stderr)
+
+    # The issue spells it `run NAME NOTEBOOK --dry-run` too.
+    with _dry_run_printed(also=dry_run) as dry:
         try:
-            final = runs.wait(m, record, timeout=timeout, tick=ticker.show)
-        except KeyboardInterrupt:
-            ticker.done()
-            raise _StoppedFollowingError(
-                f"stopped following run {record.id}; it keeps running (jupytunnel run logs {record.id} --follow)"
-            ) from None
-        except JupytunnelError as exc:  # the connection dropped: only the following ends
-            ticker.done()
-            raise JupytunnelError(f"{exc}; run {record.id} keeps running (jupytunnel runs {name})") from None
-        ticker.done()
-        if final is None:
-            raise JupytunnelError(
-                f"run {record.id} is still running after {timeout:g} s; it goes on "
-                f"(jupytunnel runs {name}, jupytunnel run fetch {record.id})"
-            )
-        fetched = _fetch_quietly(m, final)
-    _report_end(final, fetched, as_json=json_)
-
-
-def _fetch_quietly(m: Any, record: RunRecord) -> tuple[Path, Path] | None:  # noqa: ANN401 - a Master
-    from jupytunnel import runs
-
-    try:
-        return runs.fetch(m, record, Path.cwd())
-    except JupytunnelError as exc:
-        print(f"jupytunnel: {exc}", file=sys.stderr)
-        return None
+            outcome = command.run(
+                name, notebook, kernel=kernel, wait=wait, timeout=timeout,
+                on_start=None if dry else started, tick=None if dry else ticker.show,
+            )  # fmt: skip
+        finally:
+            if wait and not dry:
+                ticker.done()
+    if dry:
+        return
+    if not outcome.ended:
+        if json_:
+            print_json(outcome.record.to_json())
+        else:
+            print(outcome.record.id)
+        return
+    if outcome.fetch_error:
+        print(f"jupytunnel: {outcome.fetch_error}", file=sys.stderr)
+    _report_end(outcome.record, outcome.fetched, as_json=json_)
 
 
 def _report_end(record: RunRecord, fetched: tuple[Path, Path] | None, *, as_json: bool) -> None:
@@ -175,7 +155,7 @@ class _Ticker:
         self.last = where
 
     def done(self) -> None:
-        if self.tty:
+        if self.tty and self.last:
             print(file=sys.stderr)
 
 
@@ -188,22 +168,15 @@ def fetch(
 
     Example: jupytunnel run fetch 20261130-011107-ab12 --to results
     """
-    from jupytunnel import runs
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import run as command
 
-    record = runs.find(run_id)
-    profile = _profile_of(record)
-    if runner.dry_run():
-        from jupytunnel.remote import run_scripts
-
-        plan_session(profile, [run_scripts.list_script(record.id), run_scripts.cat_script(record.id, "run.log"),
-                        run_scripts.cat_script(record.id, "executed.ipynb")])  # fmt: skip
+    with _dry_run_printed() as dry:
+        got = command.fetch(run_id, to=to)
+    if dry:
         return
-    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
-        record = runs.current(m, record)
-        nb_path, log_path = runs.fetch(m, record, to)
+    record = got.record
     note = f" ({_outcome(record)})" if record.state != "done" else ""
-    print(f"{record.id}: {record.state}{note}\nnotebook: {nb_path}\nlog: {log_path}")
+    print(f"{record.id}: {record.state}{note}\nnotebook: {got.notebook}\nlog: {got.log}")
 
 
 @app.command("logs")
@@ -216,25 +189,17 @@ def logs(
 
     Example: jupytunnel run logs 20261130-011107-ab12 --follow
     """
-    from jupytunnel import runs
-    from jupytunnel.remote import run_scripts
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import run as command
 
-    record = runs.find(run_id)
-    profile = _profile_of(record)
-    if runner.dry_run():
-        plan_session(profile, [run_scripts.log_script(record.id, offset=0) if follow else
-                        run_scripts.log_script(record.id, lines=lines)])  # fmt: skip
-        return
-    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
+    with _dry_run_printed() as dry:
         if not follow:
-            print(runs.logs(m, record, lines), end="")
+            text = command.logs(run_id, lines=lines)
+            if not dry:
+                print(text, end="")
             return
-        try:
-            final = runs.follow(m, record, lambda text: print(text, end="", flush=True))
-        except KeyboardInterrupt:
-            raise _StoppedFollowingError(f"stopped following run {record.id}; it keeps running") from None
-    print(f"{final.id}: {final.state}", file=sys.stderr)
+        final = command.follow(run_id, lambda text: None if dry else print(text, end="", flush=True))
+    if not dry:
+        print(f"{final.id}: {final.state}", file=sys.stderr)
 
 
 @app.command("cancel")
@@ -243,28 +208,13 @@ def cancel(run_id: RunId) -> None:
 
     Example: jupytunnel run cancel 20261130-011107-ab12
     """
-    from jupytunnel import runs
-    from jupytunnel.remote import run_scripts
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import run as command
 
-    record = runs.find(run_id)
-    profile = _profile_of(record)
-    if runner.dry_run():
-        launcher = runs.launcher_named(record.launcher)
-        scripts = [run_scripts.cancel_script(record.id, launcher=launcher), run_scripts.list_script(record.id)]
-        plan_session(profile, scripts)
+    with _dry_run_printed() as dry:
+        done = command.cancel(run_id)
+    if dry:
         return
-    with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
-        before = runs.current(m, record)
-        if before.state not in run_scripts.ACTIVE_STATES:
-            print(f"{before.id}: already {before.state}")
-            return
-        after = runs.cancel(m, before)
-    if after.state in run_scripts.ACTIVE_STATES:
-        raise JupytunnelError(
-            f"run {after.id} is still {after.state} on {profile.host}; see 'jupytunnel run logs {after.id}'"
-        )
-    print(f"{after.id}: {after.state}")
+    print(f"{done.record.id}: {'already ' if done.already else ''}{done.record.state}")
 
 
 def list_runs(
@@ -280,31 +230,15 @@ def list_runs(
 
     Example: jupytunnel runs aura --json
     """
-    from jupytunnel import profiles, runs
-    from jupytunnel.remote import run_scripts
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import run as command
 
-    if name is not None:
-        profile = profiles.load(name)
-        if runner.dry_run():
-            plan_session(profile, [run_scripts.list_script()])
-            return
-        with master.temporary_master(profile, timeout=MASTER_TIMEOUT) as m:
-            records = runs.refresh(m)
-    else:
-        stale = list(runs.profiles_to_refresh(runs.load_all()))
-        if runner.dry_run():
-            for pname in stale:
-                plan_session(profiles.load(pname), [run_scripts.list_script()])
-            return
-        for pname in stale:
-            try:
-                with master.temporary_master(profiles.load(pname), timeout=MASTER_TIMEOUT) as m:
-                    runs.refresh(m)
-            except JupytunnelError as exc:  # noqa: PERF203 - one line a remote that did not answer
-                print(f"jupytunnel: {pname}: showing what was seen last: {exc}", file=sys.stderr)
-        records = runs.load_all()
-    records.sort(key=lambda r: r.id)
+    def warn(text: str) -> None:
+        print(f"jupytunnel: {text}", file=sys.stderr)
+
+    with _dry_run_printed() as dry:
+        records = command.list_runs(name, warn=warn)
+    if dry:
+        return
     if json_:
         print_json([r.to_json() for r in records])
         return
@@ -342,28 +276,6 @@ def _duration(seconds: float | None) -> str:
     if s < 3600:  # noqa: PLR2004
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def _profile_of(record: RunRecord) -> Profile:
-    from jupytunnel import profiles
-
-    return profiles.load(record.profile)
-
-
-def _plan_start(profile: Profile, notebook: Path, kernel: str | None) -> None:
-    from jupytunnel import runs
-    from jupytunnel.remote import run_launchers, run_scripts
-
-    run_id = runs.new_id()
-    launcher = run_launchers.for_profile(profile)
-    _, nb = runs.read_notebook(notebook)
-    meta = {"id": run_id, "profile": profile.name, "notebook": notebook.name, "cells": len(nb["cells"])}
-    print(f"# check nbconvert and the kernel {kernel or runs.notebook_kernel(nb) or runs.DEFAULT_KERNEL!r}, then "
-          f"copy {notebook} (on stdin) and start run {run_id} with {launcher.name}:")  # fmt: skip
-    plan_session(profile, [
-        run_scripts.check_script(profile),
-        run_scripts.start_script(profile, run_id, meta=meta, launcher=launcher, kernel=kernel),
-    ])  # fmt: skip
 
 
 def register(root: typer.Typer) -> None:

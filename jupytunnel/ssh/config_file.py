@@ -267,7 +267,7 @@ def _carry(truth: Resolved, cand: Resolved, present: set[str]) -> list[tuple[str
         have = cand.all(key)
         out += [(keyword, sshconfig.quote(v)) for v in wanted if not any(sshconfig.same_path(v, h) for h in have)]
     special = {"proxyjump", "proxycommand", *(k for k, _ in _LISTS)}
-    for key in sorted(truth.values.keys() - SESSION_OPTIONS - special - present):
+    for key in sorted(truth.keys() - SESSION_OPTIONS - special - present):
         wanted = truth.all(key)
         if wanted != cand.all(key) and len(wanted) == 1:
             out.append((_KEYWORDS.get(key, key), _value_text(key, wanted[0])))
