@@ -28,7 +28,9 @@ def _normal(commands: list[list[str]]) -> list[list[str]]:
 def _files(*folders: Path) -> dict[Path, bytes]:
     """Every file (not folder) under ``folders``, with its content: the real code may create
     its private folders, nothing else."""
-    return {p: p.read_bytes() if p.is_file() else b"" for f in folders if f.exists() for p in f.rglob("*") if not p.is_dir()}
+    return {
+        p: p.read_bytes() if p.is_file() else b"" for f in folders if f.exists() for p in f.rglob("*") if not p.is_dir()
+    }
 
 
 def _compare(jt: JT, *args: str, ok: bool = True) -> list[list[str]]:
@@ -71,7 +73,7 @@ def test_doctor_without_name_dry_run_is_the_real_run(jt: JT) -> None:
     jt.profile("one")
     jt.profile("two")
     commands = _compare(jt, "doctor")
-    assert sum("-G" in c for c in commands) == 2  # noqa: PLR2004
+    assert sum("-G" in c for c in commands) == 2
 
 
 def test_detached_run_runs_and_cancel_dry_runs_are_the_real_runs(rig: Rig, jt: JT, tmp_path: Path) -> None:
@@ -86,7 +88,7 @@ def test_detached_run_runs_and_cancel_dry_runs_are_the_real_runs(rig: Rig, jt: J
 
     # Start: the check, the start script (the notebook on stdin), through a temporary master.
     started = _compare(jt, "run", name, str(path))
-    assert len(started) == 4  # noqa: PLR2004 - the master, the check, the start, the master's exit
+    assert len(started) == 4
     assert "RUNID" in started[2][-1]
     [run_id] = [p.stem for p in (jt.state_dir / "runs").glob("*.json")]
     wait_for(lambda: bool(procs_with(run_id)), 60, "the run's nbconvert")
@@ -97,6 +99,6 @@ def test_detached_run_runs_and_cancel_dry_runs_are_the_real_runs(rig: Rig, jt: J
 
     # cancel: the state, the cancel script, the state again.
     cancelled = _compare(jt, "run", "cancel", run_id)
-    assert len(cancelled) == 5  # noqa: PLR2004 - the master, the state, the cancel, the state, the exit
+    assert len(cancelled) == 5
     assert all("RUNID" in c[-1] for c in cancelled[1:4])
     wait_for(lambda: procs_with(run_id) == [], 30, "the run's processes to end")

@@ -1,4 +1,5 @@
-"""``jupytunnel sync``: its arguments; the body is ``commands.sync.sync``, which the fast path runs too."""
+"""``jupytunnel sync``: its arguments; the body is ``commands.sync.transfer``, printed by
+``cli.sync_render.sync``, which the fast path runs too."""
 
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ def sync(
 
     Example: jupytunnel sync aura ~/projects/thesis --exclude '*.ckpt'
     """
-    from jupytunnel.commands import sync as command
+    from jupytunnel.cli import sync_render
 
-    command.sync(
+    sync_render.sync(
         name,
         local=local,
         remote=remote,

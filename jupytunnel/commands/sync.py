@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
+    from jupytunnel.runner import Step
     from jupytunnel.sync import SyncResult
 
 
-def sync(
+class Synced(NamedTuple):
+    result: SyncResult
+    commands: list[str]  # a dry run's commands (they ran: read-only), as printed
+
+
+def transfer(
     name: str,
     *,
     local: str | None = None,
@@ -19,77 +24,44 @@ def sync(
     pull: bool = False,
     delete: bool = False,
     exclude: Sequence[str] = (),
-    as_json: bool = False,
     timeout: float = 30.0,
     dry_run: bool = False,
-) -> None:
-    """``jupytunnel sync``: rsync's progress on a terminal, then one line (or ``--json``).
+    echo: Callable[[str], None] | None = None,
+    progress: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> Synced:
+    """Push (or ``pull``) a folder with rsync over the profile's ssh; the outcome.
 
-    ``dry_run``: the commands as they run (read-only ones), rsync's listing of what would
-    change, and nothing changed.
-    """
+    ``dry_run`` (the global ``--dry-run`` or sync's own): sync's dry run is rsync's own
+    (``--dry-run --itemize-changes``), so the read-only commands run and are returned (and
+    passed to ``on_step`` as they start); nothing changes. ``echo``: where rsync's listing or
+    progress lines go as they come; ``progress``: rsync's progress lines (a terminal)."""
     import contextlib
 
     from jupytunnel import profiles, runner
     from jupytunnel import sync as sync_
-    from jupytunnel.cli.render import print_json
 
     profile = profiles.load(name)
-    from jupytunnel.cli.parse import parse_timeout
-
-    timeout = parse_timeout(timeout)
     commands: list[str] = []
-    progress = not as_json and not dry_run and sys.stderr.isatty()
-    stream = sys.stderr if progress else sys.stdout
 
-    def echo(text: str) -> None:
-        stream.write(text)
-        stream.flush()
-
-    def record(step: runner.Step) -> None:
+    def record(step: Step) -> None:
         commands.append(step.text())
-        if not as_json:
-            print(commands[-1], flush=True)
+        if on_step is not None:
+            on_step(commands[-1])
 
-    if dry_run and not as_json:
-        print("# --dry-run: these commands run (read-only); rsync lists what would change and changes nothing")
-    # sync's dry run is rsync's own (--dry-run --itemize-changes): the read-only commands run.
     live = runner.using(runner.options()._replace(dry_run=False))
     with live, runner.recording(record, dry=False) if dry_run else contextlib.nullcontext():
         result = sync_.sync(
             profile, local=local, remote=remote, pull=pull, delete=delete, exclude=exclude, dry_run=dry_run,
-            echo=None if as_json else echo, progress=progress, timeout=timeout,
+            echo=echo, progress=progress, timeout=timeout,
         )  # fmt: skip
-    if result.warnings:
-        print(f"jupytunnel: rsync: {sync_.rsync_message(result.warnings)}", file=sys.stderr)
-    if as_json:
-        data = result.to_dict()
-        if dry_run:
-            data["commands"] = commands
-        print_json(data)
-        return
-    print(sync_summary(result))
+    return Synced(result, commands)
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
+def sync(name: str, **options: Any) -> None:  # noqa: ANN401 - the keywords of cli.sync_render.sync
+    """Compatibility for ``jupytunnel.cli.fastpath``: ``transfer`` printed, now in
+    ``jupytunnel.cli.sync_render.sync`` (same keyword arguments: local, remote, pull, delete,
+    exclude, as_json, timeout, dry_run). Call that instead."""
+    from jupytunnel.cli import sync_render
 
-
-def sync_summary(result: SyncResult) -> str:
-    """One line for people: what moved, where, how long."""
-    if result.dry_run:
-        n = len(result.changes)
-        return f"dry run: {n} change{'' if n == 1 else 's'} listed above; nothing was changed"
-    s = result.stats
-    files = s.files if s else 0
-    moved = f" ({_size(s.transferred_size)})" if s and files else ""
-    verb, prep = ("pushed", "to") if result.direction == "push" else ("pulled", "from")
-    deleted = f", deleted {s.deleted}" if s and s.deleted else ""
-    took = f"{result.seconds:.2f}" if result.seconds < 10 else f"{result.seconds:.0f}"  # noqa: PLR2004
-    return (
-        f"{result.profile}: {verb} {files} file{'' if files == 1 else 's'}{moved} {prep} "
-        f"{result.host}:{result.remote_path}{deleted} in {took} s"
-    )
+    sync_render.sync(name, **options)
