@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jupytunnel import runner
+from jupytunnel.cli import dry_run
 from jupytunnel.cli.common import JsonFlag, complete_profile, print_json
 from jupytunnel.errors import EXIT_FAILURE
 
@@ -40,8 +41,7 @@ def doctor(
 
     timeout = parse_timeout(timeout)
     if runner.dry_run():
-        # The real checks, their commands printed as they are recorded (see runner.recording).
-        with runner.recording(lambda step: print(step.text(), flush=True)):
+        with dry_run.printed():  # the real checks, their commands printed, the remote ones not run
             command.doctor(name, timeout=timeout)
         return
     checks = command.doctor(name, timeout=timeout)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Annotated, Any
 
 import typer
 
-from jupytunnel import runner
+from jupytunnel.cli import dry_run
 from jupytunnel.cli.common import (
     JsonFlag,
     ProfileName,
@@ -77,7 +76,7 @@ def add(
 
     Example: jupytunnel profile add aura --host aura.example.org --user ada --jump gw.example.org
     """
-    from jupytunnel import profiles
+    from jupytunnel.commands import profile as command
 
     raw: dict[str, Any] = {"host": host}
     optional: dict[str, Any] = {
@@ -105,20 +104,12 @@ def add(
         raw["browser"] = False
     if sbatch_arg:
         raw["slurm"] = {"sbatch_args": list(sbatch_arg)}
-    profiles.validate_name(name)
-    profile = profiles.build(name, raw, {}, "profile add")  # what is saved: the options given, not the defaults
-    # Every later load merges defaults.toml: a clash with it (its proxy_command and --jump, its
-    # launcher = "slurm" and --transport socket) is refused now, before anything is written.
-    profiles.build(name, raw, profiles.load_defaults(), "profile add")
-    path = profiles.profile_path(name)
-    if path.exists() and not force:
-        raise UsageError(f"profile {name!r} exists ({path}); use --force to replace it")
-    if runner.dry_run():
-        print(f"# would write {path}:")
-        print(profiles.dump(profile).decode(), end="")
+    added = command.add(name, raw, force=force)
+    if not added.written:
+        print(f"# would write {added.path}:")
+        print(added.text.decode(), end="")
         return
-    written = profiles.save(profile)
-    print(f"saved {written}")
+    print(f"saved {added.path}")
 
 
 def _int(text: str, option: str) -> int:
@@ -134,38 +125,9 @@ def list_(json_: JsonFlag = False, wide: WideFlag = False) -> None:
 
     Example: jupytunnel profile list --json
     """
-    from jupytunnel import profiles
-    from jupytunnel.errors import ProfileError
+    from jupytunnel.commands import profile as command
 
-    rows = []
-    for name in profiles.list_names():
-        try:
-            p = profiles.load(name)
-            rows.append(
-                {
-                    "name": name,
-                    "host": p.host,
-                    "user": p.user,
-                    "transport": p.transport,
-                    "remote_port": p.remote_port,
-                    "launcher": p.launcher,
-                    "valid": True,
-                    "error": None,
-                }
-            )
-        except ProfileError as exc:  # noqa: PERF203 - an invalid profile is listed, not fatal
-            rows.append(
-                {
-                    "name": name,
-                    "host": None,
-                    "user": None,
-                    "transport": None,
-                    "remote_port": None,
-                    "launcher": None,
-                    "valid": False,
-                    "error": str(exc),
-                }
-            )
+    rows = [listed.to_dict() for listed in command.list_profiles()]
     if json_:
         print_json(rows)
         return
@@ -190,22 +152,13 @@ def show(name: ProfileName, json_: JsonFlag = False) -> None:
 
     Example: jupytunnel profile show aura
     """
-    from jupytunnel import profiles
+    from jupytunnel.commands import profile as command
 
-    path = profiles.require(name)
-    p = profiles.load(name)
+    shown = command.show(name)
     if json_:
-        data = p._asdict()
-        data["jump"] = list(p.jump)
-        data["setup"] = list(p.setup)
-        data["ssh_options"] = dict(p.ssh_options)
-        data["slurm"] = {**p.slurm._asdict(), "sbatch_args": list(p.slurm.sbatch_args)}
-        data["sync"] = {**p.sync._asdict(), "exclude": list(p.sync.exclude)}
-        data["path"] = str(path)
-        print_json(data)
+        print_json(shown.to_dict())
         return
-    own = profiles.parse_toml(path.read_bytes(), str(path))
-    print(show_toml(p, own, profiles.load_defaults(), path), end="")
+    print(show_toml(shown.profile, shown.own, shown.defaults, shown.path), end="")
 
 
 def show_toml(profile: Any, own: dict[str, Any], defaults: dict[str, Any], path: Any) -> str:  # noqa: ANN401
@@ -263,44 +216,15 @@ def remove(
     """
     import sys
 
-    from jupytunnel import profiles, state, tunnel
+    from jupytunnel.commands import profile as command
 
-    path = profiles.require(name)
-    record = state.load(name)
-    live = record is not None and tunnel.record_state(record) != "down"
-    server = state.load_server(name)
-    busy = []
-    if live and record is not None:
-        busy.append(f"a live tunnel (ssh pid {record.pid})")
-    if server is not None:
-        busy.append(f"a Jupyter server (remote pid {server.server.pid}) that may still run")
-    if busy and not force:
-        what = " and ".join(busy)
-        then = "close the tunnel, stop the server" if server is not None else "close the tunnel"
-        if not sys.stdin.isatty() or runner.dry_run():
-            raise UsageError(
-                f"profile {name!r} has {what}; without the profile 'server stop' could not reach it. "
-                f"Use --force to {then} and remove it"
-            )
-        answer = input(f"profile {name!r} has {what}. {then[0].upper()}{then[1:]} and remove it? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise UsageError(f"profile {name!r} kept")
-    if runner.dry_run():
-        if busy:
-            print(f"# would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
-        print(f"# would remove {path}")
-        return
-    # The profile is still there: stopping the server needs it. A failure here keeps it.
-    if live:
-        profile = profiles.load(name) if server is not None else None
-        print(tunnel.disconnect(name, stop_server=server is not None, profile=profile))
-    elif server is not None:
-        from jupytunnel.cli.server_cmd import stop_server
+    def confirm(question: str) -> bool:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
-        print(stop_server(profiles.load(name)))
-    path.unlink()
-    state.forget_server(name)
-    print(f"removed {path}")
+    with dry_run.printed():
+        lines = command.remove(name, force=force, confirm=confirm if sys.stdin.isatty() else None)
+    for line in lines:
+        print(line)
 
 
 @app.command("edit")
@@ -313,21 +237,13 @@ def edit(name: ProfileName) -> None:
 
     Example: EDITOR=nano jupytunnel profile edit aura
     """
-    from jupytunnel import profiles
-    from jupytunnel.cli import edit_session
+    from jupytunnel.commands import profile as command
 
-    path = profiles.require(name)
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    try:
-        argv = shlex.split(editor)
-    except ValueError as exc:
-        raise UsageError(f"cannot split the editor command {editor!r}: {exc}") from None
-    if not argv:
-        raise UsageError("$VISUAL/$EDITOR is empty")
-    if runner.dry_run():
-        print(shlex.join([*argv, str(path.with_name(f".{name}.XXXX.toml"))]))
-        return
-    print(edit_session.edit(name, path, argv))
+    argv = command.editor_argv(os.environ)
+    with dry_run.printed():
+        line = command.edit(name, argv)
+    if line:
+        print(line)
 
 
 @app.command("path")
@@ -340,6 +256,6 @@ def path_(
 
     Example: jupytunnel profile path aura
     """
-    from jupytunnel import paths, profiles
+    from jupytunnel.commands import profile as command
 
-    print(profiles.profile_path(name) if name else paths.profiles_dir())
+    print(command.path(name))

@@ -8,7 +8,6 @@ the issue's spelling works as written. A profile named like a subcommand is reac
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,13 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from jupytunnel import runner
 from jupytunnel.cli.common import JsonFlag, ProfileName, complete_profile, print_json, print_table
+from jupytunnel.cli.dry_run import printed as dry_run_printed
 from jupytunnel.errors import JupytunnelError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from jupytunnel.runs import RunRecord
 
 
@@ -56,17 +53,6 @@ NotebookArg = Annotated[Path, typer.Argument(help="The notebook (.ipynb) to run.
 RunId = Annotated[str, typer.Argument(help="Run id (or a unique prefix), from 'jupytunnel runs'.", show_default=False)]
 
 
-@contextlib.contextmanager
-def _dry_run_printed(*, also: bool = False) -> Iterator[bool]:
-    """In a dry run (``--dry-run``, or ``also``: a command's own flag), the command's steps
-    printed as the real code records them; yields whether it is one."""
-    if not (also or runner.dry_run()):
-        yield False
-        return
-    with runner.recording(lambda step: print(step.text(), flush=True)):
-        yield True
-
-
 @app.command("start", hidden=True)
 def start(
     name: ProfileName,
@@ -95,7 +81,7 @@ def start(
         print(f"{record.id}: started on {record.host}", file=sys.stderr)
 
     # The issue spells it `run NAME NOTEBOOK --dry-run` too.
-    with _dry_run_printed(also=dry_run) as dry:
+    with dry_run_printed(also=dry_run) as dry:
         try:
             outcome = command.run(
                 name, notebook, kernel=kernel, wait=wait, timeout=timeout,
@@ -170,7 +156,7 @@ def fetch(
     """
     from jupytunnel.commands import run as command
 
-    with _dry_run_printed() as dry:
+    with dry_run_printed() as dry:
         got = command.fetch(run_id, to=to)
     if dry:
         return
@@ -191,7 +177,7 @@ def logs(
     """
     from jupytunnel.commands import run as command
 
-    with _dry_run_printed() as dry:
+    with dry_run_printed() as dry:
         if not follow:
             text = command.logs(run_id, lines=lines)
             if not dry:
@@ -210,7 +196,7 @@ def cancel(run_id: RunId) -> None:
     """
     from jupytunnel.commands import run as command
 
-    with _dry_run_printed() as dry:
+    with dry_run_printed() as dry:
         done = command.cancel(run_id)
     if dry:
         return
@@ -235,7 +221,7 @@ def list_runs(
     def warn(text: str) -> None:
         print(f"jupytunnel: {text}", file=sys.stderr)
 
-    with _dry_run_printed() as dry:
+    with dry_run_printed() as dry:
         records = command.list_runs(name, warn=warn)
     if dry:
         return
