@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from jupytunnel import runner
-from jupytunnel.errors import UsageError
+from jupytunnel.cli import dry_run
 
 if TYPE_CHECKING:
     from jupytunnel import completion
@@ -38,9 +37,9 @@ def show(
 
     Example: jupytunnel completion show bash > ~/.local/share/bash-completion/completions/jupytunnel
     """
-    from jupytunnel import completion
+    from jupytunnel.commands import completion as command
 
-    sys.stdout.write(completion.render(shell.value, _tree(ctx)))
+    sys.stdout.write(command.show(shell.value, _tree(ctx)))
 
 
 @app.command("install")
@@ -54,17 +53,14 @@ def install(
 
     Example: jupytunnel completion install zsh
     """
-    from jupytunnel import completion
+    from jupytunnel.commands import completion as command
 
-    name = shell.value if shell is not None else completion.shell_from_env()
-    if name is None:
-        raise UsageError("cannot tell your shell from $SHELL; name it: jupytunnel completion install bash|zsh|fish")
-    if runner.dry_run():
-        print(f"# would write {completion.install_target(name).path}")
+    with dry_run.printed() as dry:
+        done = command.install(shell.value if shell is not None else None, _tree(ctx))
+    if dry:
         return
-    target, changed = completion.install(name, completion.render(name, _tree(ctx)))
-    print(f"{'installed' if changed else 'up to date'}: {target.path}")
-    print(target.note)
+    print(f"{'installed' if done.changed else 'up to date'}: {done.target.path}")
+    print(done.target.note)
 
 
 def _tree(ctx: typer.Context) -> completion.Node:

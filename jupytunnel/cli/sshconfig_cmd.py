@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jupytunnel import runner
 from jupytunnel.cli.common import complete_profile
-from jupytunnel.errors import UsageError
+
+if TYPE_CHECKING:
+    from jupytunnel.ssh.config_file import Plan
 
 
 def write_ssh_config(
@@ -50,43 +52,25 @@ def write_ssh_config(
 
     Example: jupytunnel write-ssh-config aura --dry-run
     """
-    from jupytunnel import profiles
-    from jupytunnel.ssh import config_file as sshconfig_file
+    from jupytunnel.commands import sshconfig as command
 
-    path = (file.expanduser() if file is not None else sshconfig_file.default_path()).absolute()
     dry = dry_run or runner.dry_run()
-    if remove and force:
-        raise UsageError("--force applies to writing blocks, not to --remove")
-    wanted = [profiles.validate_name(n) for n in names] if names else None
-    chosen = []
-    if not remove:
-        chosen = [profiles.load(n) for n in (wanted or profiles.list_names())]
-        if not chosen:
-            print("no profiles yet; add one with: jupytunnel profile add NAME --host HOST")
-            return
-    target = sshconfig_file.resolve_target(path)
-
-    def plan() -> sshconfig_file.Plan:
-        if remove:
-            return sshconfig_file.plan_remove(path, wanted)
-        return sshconfig_file.plan_write(path, chosen, force=force)
-
-    if dry:
-        _report(plan(), dry=True)
+    done = command.write_ssh_config(names, file=file, remove=remove, force=force, dry_run=dry)
+    if done.plan is None:
+        print("no profiles yet; add one with: jupytunnel profile add NAME --host HOST")
         return
-    sshconfig_file.check_writable(path, target)
-    with sshconfig_file.locked(target):
-        result = plan()
-        written = sshconfig_file.commit(result, create_parent=sshconfig_file.is_default_location(path))
-    _report(result, dry=False, written=written)
-    if not remove and wanted is None:
-        _orphans(result, {p.name for p in chosen})
+    _report(done.plan, dry=dry, written=done.written)
+    for name in done.orphans:
+        print(
+            f"jupytunnel: note: the managed block {name!r} has no profile; "
+            f"remove it with: jupytunnel write-ssh-config --remove {name}",
+            file=sys.stderr,
+        )
 
 
-def _report(plan: object, *, dry: bool, written: bool = False) -> None:
-    from jupytunnel.ssh.config_file import Plan, backup_path
+def _report(plan: Plan, *, dry: bool, written: bool = False) -> None:
+    from jupytunnel.ssh.config_file import backup_path
 
-    assert isinstance(plan, Plan)
     for warning in plan.warnings:
         print(f"jupytunnel: warning: {warning}", file=sys.stderr)
     for note in plan.notes:
@@ -104,20 +88,6 @@ def _report(plan: object, *, dry: bool, written: bool = False) -> None:
         print(f"wrote {plan.path}{backup}")
     else:
         print(f"{plan.path} unchanged")
-
-
-def _orphans(plan: object, names: set[str]) -> None:
-    from jupytunnel.ssh import config as sshconfig
-    from jupytunnel.ssh.config_file import Plan
-
-    assert isinstance(plan, Plan)
-    for name in sshconfig.managed_names(plan.new):
-        if name not in names:
-            print(
-                f"jupytunnel: note: the managed block {name!r} has no profile; "
-                f"remove it with: jupytunnel write-ssh-config --remove {name}",
-                file=sys.stderr,
-            )
 
 
 def register(app: typer.Typer) -> None:
