@@ -24,13 +24,12 @@ from jupytunnel import state as local_state
 from jupytunnel.errors import CommandError, JupytunnelError, UsageError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, run_launchers, run_scripts
-from jupytunnel.ssh.master import Master, ssh_message
+from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
 
 ROUND_TRIP_TIMEOUT = 30.0
 CHECK_TIMEOUT = 120.0  # setup lines (module load) and two Jupyter CLIs
 POLL_INTERVAL = 2.0
 DEFAULT_KERNEL = "python3"  # what nbclient starts for a notebook that names no kernel
-SSH_FAILED = 255
 
 
 class RunRecord(NamedTuple):

@@ -41,10 +41,10 @@ REMOTE_MIN = (3, 0)  # -s (--secluded-args, once called --protect-args)
 MARK = "==jupytunnel-sync=="
 INSTALL_HINT = "Debian/Ubuntu: apt-get install rsync, Fedora/RHEL: dnf install rsync"
 
-EXIT_INTERRUPTED = 20  # rsync: "Received SIGUSR1 or SIGINT"
-EXIT_VANISHED = 24  # rsync: "Partial transfer due to vanished source files"
-EXIT_TIMEOUT = 30  # rsync: "Timeout in data send/receive"
-EXIT_NOT_FOUND = 127  # the remote shell could not find rsync
+RSYNC_INTERRUPTED = 20  # rsync: "Received SIGUSR1 or SIGINT"
+RSYNC_VANISHED = 24  # rsync: "Partial transfer due to vanished source files"
+RSYNC_TIMEOUT = 30  # rsync: "Timeout in data send/receive"
+RSYNC_NOT_FOUND = 127  # the remote shell could not find rsync
 _MEANINGS = {
     1: "syntax or usage error",
     2: "protocol incompatibility",
@@ -54,8 +54,8 @@ _MEANINGS = {
     11: "error in file I/O",
     12: "error in rsync protocol data stream",
     23: "partial transfer due to error",
-    EXIT_VANISHED: "some source files vanished",
-    EXIT_TIMEOUT: "timeout in data send/receive",
+    RSYNC_VANISHED: "some source files vanished",
+    RSYNC_TIMEOUT: "timeout in data send/receive",
     255: "ssh failed",
 }
 
@@ -356,9 +356,9 @@ _NOT_FOUND_RE = re.compile(r"rsync: (?:command )?not found|rsync: No such file o
 
 def failure(returncode: int, stderr: str, *, host: str) -> JupytunnelError:
     """The one-line error for an rsync that exited ``returncode``."""
-    if returncode == EXIT_NOT_FOUND or _NOT_FOUND_RE.search(stderr):
+    if returncode == RSYNC_NOT_FOUND or _NOT_FOUND_RE.search(stderr):
         return JupytunnelError(f"rsync is not installed on {host} (not on its PATH): install it there ({INSTALL_HINT})")
-    if returncode == EXIT_TIMEOUT:
+    if returncode == RSYNC_TIMEOUT:
         return JupytunnelError(
             f"rsync gave up: no data moved for {IO_TIMEOUT} s ({rsync_message(stderr)}); "
             "run the same command again to resume"
@@ -483,10 +483,10 @@ def sync(
             out.close()
     finally:
         version.kill()
-    if ran.interrupted or ran.returncode == EXIT_INTERRUPTED:
+    if ran.interrupted or ran.returncode == RSYNC_INTERRUPTED:
         kept = f"partly sent files are kept in {PARTIAL_DIR} on the receiving side; " if not dry_run else ""
         raise InterruptError(f"interrupted; {kept}run the same command again to resume")
-    if ran.returncode not in (0, EXIT_VANISHED):
+    if ran.returncode not in (0, RSYNC_VANISHED):
         raise failure(ran.returncode, err.text, host=profile.host)
     return SyncResult(
         profile=profile.name,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from jupytunnel.profiles import Profile
@@ -225,3 +227,79 @@ def test_resolve_argv() -> None:
         "ada",
         "aura",
     ]
+
+
+# --- one vocabulary: Ssh, the loopback, the keep-alive defaults, yes/no ------------------------
+
+
+def test_ssh_value_gives_binary_and_config_file() -> None:
+    from jupytunnel.ssh import Ssh
+
+    p = Profile(name="a", host="aura")
+    with_config = Ssh(SSH, "/c")
+    assert with_config.head() == [SSH, "-F", "/c"]
+    assert Ssh(SSH).head() == [SSH]
+    assert sshargs.resolve_argv(p, ssh=with_config) == [SSH, "-F", "/c", "-G", "aura"]
+    assert sshargs.control_argv(p, "exit", ssh=with_config, control_path=CTL) == [
+        SSH, "-F", "/c", "-S", CTL, "-O", "exit", "aura",
+    ]  # fmt: skip
+    assert sshargs.mux_client_args(ssh=Ssh(SSH), control_path=CTL)[:3] == [SSH, "-S", CTL]
+    assert sshargs.diagnose_argv(p, ssh=with_config)[:4] == [SSH, "-F", "/c", "-T"]
+    # The old spelling (a binary and config_file=) builds the same argv, for callers not moved yet.
+    builders: list[Callable[..., list[str]]] = [
+        lambda **kw: sshargs.tunnel_argv(p, control_path=CTL, forward=FWD, **kw),
+        lambda **kw: sshargs.remote_argv(p, "true", control_path=CTL, **kw),
+        lambda **kw: sshargs.control_argv(p, "check", control_path=CTL, **kw),
+        lambda **kw: sshargs.resolve_argv(p, **kw),
+        lambda **kw: sshargs.diagnose_argv(p, **kw),
+        lambda **kw: sshargs.mux_client_args(control_path=CTL, **kw),
+    ]
+    for build in builders:
+        assert build(ssh=with_config) == build(ssh=SSH, config_file="/c")
+        assert build(ssh=Ssh(SSH)) == build(ssh=SSH)
+        with pytest.raises(TypeError, match="inside Ssh"):
+            build(ssh=with_config, config_file="/other")
+
+
+def test_resolve_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from jupytunnel import runner, ssh
+
+    runner.ssh_binary.cache_clear()
+    monkeypatch.setenv("JUPYTUNNEL_SSH", "/opt/ssh")
+    monkeypatch.setenv("JUPYTUNNEL_SSH_CONFIG", "/etc/jt/ssh_config")
+    try:
+        assert ssh.resolve() == ssh.Ssh("/opt/ssh", "/etc/jt/ssh_config")
+        monkeypatch.delenv("JUPYTUNNEL_SSH_CONFIG")
+        assert ssh.resolve() == ssh.Ssh("/opt/ssh", None)
+    finally:
+        runner.ssh_binary.cache_clear()
+
+
+def test_one_vocabulary_for_argv_and_config_blocks() -> None:
+    from jupytunnel import ssh
+    from jupytunnel.ssh import config as sshconfig
+
+    assert sshargs.LOOPBACK == ssh.LOOPBACK == "127.0.0.1"
+    assert sshconfig.local_forward(Profile(name="a", host="h", remote_port=8888, local_port=9000)) == (
+        "127.0.0.1:9000 127.0.0.1:8888"
+    )
+    # A Host block carries the tunnel's own options, with the same values as the -o flags.
+    assert set(sshconfig.BLOCK_DEFAULTS) == set(sshargs.TUNNEL_DEFAULTS) - {("ControlPersist", "yes")}
+    assert ssh.SERVER_ALIVE == (("ServerAliveInterval", "30"), ("ServerAliveCountMax", "3"))
+    for value, text in ((True, "yes"), (False, "no"), (30, "30"), ("ask", "ask")):
+        assert sshargs.option_value(value) == sshconfig.option_text(value) == ssh.yes_no(value) == text
+
+
+def test_parse_resolved_is_one_type_for_every_reader() -> None:
+    from jupytunnel.ssh import Ssh
+    from jupytunnel.ssh import config as sshconfig
+
+    got = sshconfig.parse_resolved("user ada\nidentityfile ~/.ssh/a\nidentityfile ~/.ssh/b\nProxyJump none\n\n")
+    assert got == {"user": ["ada"], "identityfile": ["~/.ssh/a", "~/.ssh/b"], "proxyjump": ["none"]}
+    assert got.one("identityfile") == "~/.ssh/a"
+    assert got.all("identityfile") == ["~/.ssh/a", "~/.ssh/b"]
+    assert got.one("port") is None
+    assert got.all("port") == []
+    assert sshconfig.check_argv("aura", ssh=Ssh(SSH, "/c")) == [SSH, "-F", "/c", "-G", "aura"]
+    with pytest.raises(ValueError, match="config file"):
+        sshconfig.check_argv("aura", ssh=Ssh(SSH))
