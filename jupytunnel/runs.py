@@ -377,6 +377,8 @@ def _error_from_log(master: Master, run_id: str) -> str | None:
 
 def current(master: Master, record: RunRecord) -> RunRecord:
     found = refresh(master, record.id)
+    if not found and runner.dry_run():
+        return record  # a run this dry run "started": mirrored nowhere
     if not found:
         raise JupytunnelError(f"run {record.id} is not on {master.profile.host} any more")
     return found[0]
@@ -459,7 +461,7 @@ def follow(master: Master, record: RunRecord, write: Callable[[str], None]) -> R
         if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
         if runner.dry_run():
-            runner.note(f"the same again every {POLL_INTERVAL:g} s until the run ends")
+            runner.note(f"the same every {POLL_INTERVAL:g} s until the run ends")
             return rec
         time.sleep(POLL_INTERVAL)
 
@@ -473,7 +475,7 @@ def wait(master: Master, record: RunRecord, *, timeout: float, tick: Callable[[R
         if rec.state not in run_scripts.ACTIVE_STATES:
             return rec
         if runner.dry_run():
-            runner.note(f"the same again every {POLL_INTERVAL:g} s until the run ends (at most {timeout:g} s)")
+            runner.note(f"the same every {POLL_INTERVAL:g} s until the run ends (at most {timeout:g} s), then fetch it")
             return None
         if time.monotonic() + POLL_INTERVAL > deadline:
             return None

@@ -158,3 +158,46 @@ def test_doctor_dry_run_records_the_remote_and_reports_no_remote_check(dirs: Pat
     assert any("-M" in a and "BatchMode=yes" in a for a in argvs)
     assert argvs[-1][-3:] == ["-O", "exit", "aura.invalid"]
     assert not [p for p in _files(dirs) if p.suffix != ".toml"]  # no lock, no record, no socket
+
+
+def _notebook(path: Path) -> Path:
+    import json
+
+    cell = {"cell_type": "code", "source": "1", "metadata": {}, "outputs": [], "execution_count": None}
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}))
+    return path
+
+
+def test_run_dry_runs_record_every_step_and_write_nothing(dirs: Path) -> None:
+    """Every step of run --wait, run cancel and runs, recorded without a connection."""
+    from jupytunnel import runs
+
+    profile_cmd.add("aura", {"host": "aura.invalid"})
+    nb = _notebook(dirs / "nb.ipynb")
+    before = _files(dirs)
+    steps: list[runner.Step] = []
+    with runner.recording(steps.append):
+        outcome = run_cmd.run("aura", nb, wait=True, timeout=60)
+    assert not outcome.ended
+    assert outcome.record.state == "running"
+    texts = [s.text() for s in steps]
+    commands = [s.argv for s in steps if s.argv is not None]
+    assert "-M" in commands[0]
+    assert len(commands) == 5  # noqa: PLR2004 - master, check, start, the state, the master's exit
+    assert commands[-1][-3:] == ["-O", "exit", "aura.invalid"]
+    assert any(t.startswith("# the same every 2 s until the run ends") for t in texts)
+    assert any(t == f"# write {runs.mirror_path(outcome.record.id)}" for t in texts)
+    assert _files(dirs) == before
+
+    # A run seen before (the mirror): its cancel is the state, the cancel, the state.
+    runs.save(outcome.record)
+    steps.clear()
+    with runner.recording(steps.append):
+        cancelled = run_cmd.cancel(outcome.record.id[:15])
+        listed = run_cmd.list_runs()
+    assert cancelled.record == outcome.record
+    assert not cancelled.already
+    scripts = [s.argv[-1] for s in steps if s.argv is not None and "-T" in s.argv]
+    assert len(scripts) == 4  # noqa: PLR2004 - cancel: state, cancel, state; runs: the listing
+    assert all(outcome.record.id in script for script in scripts[:3])
+    assert listed == [outcome.record]
