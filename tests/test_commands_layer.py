@@ -163,7 +163,13 @@ def test_doctor_dry_run_records_the_remote_and_reports_no_remote_check(dirs: Pat
 def _notebook(path: Path) -> Path:
     import json
 
-    cell = {"cell_type": "code", "source": "1", "metadata": {}, "outputs": [], "execution_count": None}
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "source": "1",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+    }
     path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}))
     return path
 
@@ -183,7 +189,7 @@ def test_run_dry_runs_record_every_step_and_write_nothing(dirs: Path) -> None:
     texts = [s.text() for s in steps]
     commands = [s.argv for s in steps if s.argv is not None]
     assert "-M" in commands[0]
-    assert len(commands) == 5  # noqa: PLR2004 - master, check, start, the state, the master's exit
+    assert len(commands) == 5
     assert commands[-1][-3:] == ["-O", "exit", "aura.invalid"]
     assert any(t.startswith("# the same every 2 s until the run ends") for t in texts)
     assert any(t == f"# write {runs.mirror_path(outcome.record.id)}" for t in texts)
@@ -198,6 +204,6 @@ def test_run_dry_runs_record_every_step_and_write_nothing(dirs: Path) -> None:
     assert cancelled.record == outcome.record
     assert not cancelled.already
     scripts = [s.argv[-1] for s in steps if s.argv is not None and "-T" in s.argv]
-    assert len(scripts) == 4  # noqa: PLR2004 - cancel: state, cancel, state; runs: the listing
+    assert len(scripts) == 4
     assert all(outcome.record.id in script for script in scripts[:3])
     assert listed == [outcome.record]
