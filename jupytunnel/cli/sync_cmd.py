@@ -1,5 +1,5 @@
 """``jupytunnel sync``: its arguments; the body is ``commands.sync.transfer``, printed by
-``cli.sync_render.sync``, which the fast path runs too."""
+``cli.sync_render.sync`` (reached through ``commands.sync.sync``, as the fast path reaches it)."""
 
 from __future__ import annotations
 
@@ -50,9 +50,10 @@ def sync(
 
     Example: jupytunnel sync aura ~/projects/thesis --exclude '*.ckpt'
     """
-    from jupytunnel.cli import sync_render
+    # Through commands.sync.sync, as the fast path: tests/test_fastpath.py checks both call it alike.
+    from jupytunnel.commands import sync as command
 
-    sync_render.sync(
+    command.sync(
         name,
         local=local,
         remote=remote,

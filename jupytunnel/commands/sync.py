@@ -59,9 +59,10 @@ def transfer(
 
 
 def sync(name: str, **options: Any) -> None:  # noqa: ANN401 - the keywords of cli.sync_render.sync
-    """Compatibility for ``jupytunnel.cli.fastpath``: ``transfer`` printed, now in
+    """``transfer``, printed: the one entry of ``jupytunnel.cli.fastpath`` and ``cli.sync_cmd``
+    (tests/test_fastpath.py checks they call it alike). The printing is in
     ``jupytunnel.cli.sync_render.sync`` (same keyword arguments: local, remote, pull, delete,
-    exclude, as_json, timeout, dry_run). Call that instead."""
+    exclude, as_json, timeout, dry_run); this stays until both entries call that."""
     from jupytunnel.cli import sync_render
 
     sync_render.sync(name, **options)
