@@ -408,7 +408,9 @@ def launcher_named(name: str) -> run_launchers.RunLauncher:
 
 def fetch(master: Master, record: RunRecord, to: Path) -> tuple[Path, Path]:
     """Download the executed notebook (outputs, and the error of a failed run) and the log."""
-    if record.state in run_scripts.ACTIVE_STATES:
+    if record.state in run_scripts.ACTIVE_STATES and runner.dry_run():
+        runner.note(f"assume run {record.id} has ended (it was {record.state} when last seen here)")
+    elif record.state in run_scripts.ACTIVE_STATES:
         raise JupytunnelError(
             f"run {record.id} is still {record.state}; 'jupytunnel run logs {record.id}' shows how far it is"
         )

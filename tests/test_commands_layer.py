@@ -207,3 +207,14 @@ def test_run_dry_runs_record_every_step_and_write_nothing(dirs: Path) -> None:
     assert len(scripts) == 4
     assert all(outcome.record.id in script for script in scripts[:3])
     assert listed == [outcome.record]
+
+    # fetch: the state, the log, the notebook; both files said, neither written, no folder made.
+    steps.clear()
+    with runner.recording(steps.append):
+        got = run_cmd.fetch(outcome.record.id, to=dirs / "out")
+    texts = [s.text() for s in steps]
+    assert f"# assume run {outcome.record.id} has ended (it was running when last seen here)" in texts
+    assert f"# write {got.notebook}" in texts
+    assert f"# write {got.log}" in texts
+    assert got.notebook == dirs / "out" / f"nb.{outcome.record.id}.ipynb"
+    assert not (dirs / "out").exists()
