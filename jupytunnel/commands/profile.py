@@ -131,7 +131,7 @@ def remove(name: str, *, force: bool = False, confirm: Callable[[str], bool] | N
     if runner.dry_run():
         # tunnel.disconnect and server stop write state files outside the runner: said, not run.
         if busy:
-            runner.note(f"jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
+            runner.note(f"would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
         runner.note(f"remove {path}")
         return []
     lines = []
