@@ -102,3 +102,32 @@ def test_detached_run_runs_and_cancel_dry_runs_are_the_real_runs(rig: Rig, jt: J
     assert len(cancelled) == 5
     assert all("RUNID" in c[-1] for c in cancelled[1:4])
     wait_for(lambda: procs_with(run_id) == [], 30, "the run's processes to end")
+
+
+_TEMP_CONFIG = re.compile(r"/jupytunnel-[^/]+/config$")  # write-ssh-config's candidate file
+
+
+def test_write_ssh_config_dry_run_runs_the_same_ssh_g(jt: JT, tmp_path: Path) -> None:
+    """Its dry run is a diff; the ``ssh -G`` checks behind it (read-only) run both ways alike."""
+    jt.profile("w1")
+    jt.profile("w2", port=2222)
+    config = tmp_path / "ssh_config"
+    config.write_text("# mine\nHost other\n    User ada\n")
+    before = config.read_bytes()
+    dry = jt.run("-v", "--dry-run", "write-ssh-config", "--file", str(config))
+    assert dry.returncode == 0, dry.stderr
+    assert "+Host w1" in dry.stdout  # the diff
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ssh_config"]  # no backup, no temp file
+    real = jt.run("-v", "write-ssh-config", "--file", str(config))
+    assert real.returncode == 0, real.stderr
+    assert config.read_bytes() != before
+
+    def normal(text: str) -> list[list[str]]:
+        echoed = "\n".join(line for line in text.splitlines() if line.startswith("+ "))  # not the notes
+        return [[_TEMP_CONFIG.sub("/jupytunnel-TMP/config", w) for w in argv] for argv in dry_run_commands(echoed)]
+
+    planned, ran = normal(dry.stderr), normal(real.stderr)
+    assert len(planned) == 6  # noqa: PLR2004 - two profiles: ssh -G as connect sees them, then twice by name
+    assert all("-G" in argv for argv in planned)
+    assert planned == ran
