@@ -128,6 +128,6 @@ def test_write_ssh_config_dry_run_runs_the_same_ssh_g(jt: JT, tmp_path: Path) ->
         return [[_TEMP_CONFIG.sub("/jupytunnel-TMP/config", w) for w in argv] for argv in dry_run_commands(echoed)]
 
     planned, ran = normal(dry.stderr), normal(real.stderr)
-    assert len(planned) == 6  # noqa: PLR2004 - two profiles: ssh -G as connect sees them, then twice by name
+    assert len(planned) == 6
     assert all("-G" in argv for argv in planned)
     assert planned == ran
