@@ -7,52 +7,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import JT
-from helpers import dry_run_commands, jupyter_on_port, run_json, wait_for
+from helpers import dry_and_real, dry_run_commands, jupyter_on_port, normalised_commands, run_json, wait_for
 
 from testsupport.rig import Rig, free_port
 
 pytestmark = pytest.mark.integration
 
 _seq = itertools.count()
-
-
-def _tree(*folders: Path) -> list[str]:
-    """Every path under ``folders`` (what a dry run must not add to or remove)."""
-    return sorted(str(p) for folder in folders if folder.exists() for p in [folder, *folder.rglob("*")])
-
-
-def _normalised(text: str, *, pid: int | None, home: str) -> list[list[str]]:
-    """The commands of ``text``, run-time values replaced; a command repeated (a poll) once."""
-    out: list[list[str]] = []
-    for words in dry_run_commands(text):
-        norm = [re.sub(r"(cm-[0-9a-f]+)\.t\d+", r"\1.tPID", w).replace(home, "$HOME") for w in words]
-        if pid is not None:
-            norm = [re.sub(rf"\b{pid}\b", "0", w) for w in norm]
-        if not out or out[-1] != norm:
-            out.append(norm)
-    return out
-
-
-def _both(jt: JT, *args: str, stdin: str = "") -> tuple[str, str]:
-    """``args`` as a dry run (its stdout: nothing written anywhere), then for real with -v
-    (its stderr)."""
-    before = _tree(jt.state_dir, jt.runtime_dir)
-    dry = jt.run("--dry-run", *args)
-    assert dry.returncode == 0, dry.stderr
-    assert _tree(jt.state_dir, jt.runtime_dir) == before
-    real = subprocess.run(
-        [sys.executable, "-m", "jupytunnel", "-v", *args],
-        input=stdin, capture_output=True, text=True, timeout=120, env=jt.env, check=False,
-    )  # fmt: skip
-    assert real.returncode == 0, real.stderr
-    return dry.stdout, real.stderr
 
 
 @pytest.mark.parametrize(("launcher", "transport"), [("nohup", "tcp"), ("tmux", "socket")])
@@ -64,14 +28,13 @@ def test_server_commands_dry_run_what_they_run(jt: JT, rig: Rig, launcher: str, 
     runs = {}
     # start while none runs; the others while it runs (what their dry runs assume).
     for args in (("start",), ("list",), ("logs", "-n", "3"), ("stop",)):
-        runs[args[0]] = _both(jt, "server", args[0], name, *args[1:])
+        runs[args[0]] = dry_and_real(jt, "server", args[0], name, *args[1:])
         if args[0] == "start":
-            assert jupyter_on_port(port) == [] or transport == "socket"  # the dry run started nothing
             listed = run_json(jt.run("server", "list", name, "--json"))
             pid = next(s["pid"] for s in listed if s["profile"])
     for command, (dry, real) in runs.items():
         assert dry.strip(), command
-        assert _normalised(dry, pid=pid, home=home) == _normalised(real, pid=pid, home=home), command
+        assert normalised_commands(dry, pid=pid, home=home) == normalised_commands(real, pid=pid, home=home), command
     wait_for(lambda: not any(s["profile"] for s in run_json(jt.run("server", "list", name, "--json"))), 20, "stop")
 
 
@@ -81,8 +44,9 @@ def test_dry_run_start_starts_nothing(jt: JT) -> None:
     out = jt.run("--dry-run", "server", "start", "drystart")
     assert out.returncode == 0, out.stderr
     commands = dry_run_commands(out.stdout)
-    assert commands[0][1:4] == ["-N", "-f", "-M"]  # the temporary master, then its exit
+    assert {"-N", "-f", "-M"} <= set(commands[0])  # the temporary master, then its exit
     assert commands[-1][-3:-1] == ["-O", "exit"]
+    assert len(commands) == 5  # the master, discovery, the start script, one poll, the exit
     assert "# assume no server runs yet" in out.stdout
     assert jupyter_on_port(port) == []
     assert not list(jt.runtime_dir.glob("cm-*"))
@@ -94,9 +58,9 @@ def test_password_dry_run_what_it_runs(jt: JT, rig: Rig) -> None:
     jconf.mkdir()
     (jconf / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"allow_root": True}}))
     jt.profile("drypw", setup=[f"export JUPYTER_CONFIG_DIR={jconf}"])
-    dry, real = _both(jt, "server", "password", "drypw", stdin="s3cret\n")
+    dry, real = dry_and_real(jt, "server", "password", "drypw", stdin="s3cret\n")
     assert "# ask for the new password" in dry
     assert "s3cret" not in dry + real
     home = str(rig.home)
-    assert _normalised(dry, pid=None, home=home) == _normalised(real, pid=None, home=home)
+    assert normalised_commands(dry, pid=None, home=home) == normalised_commands(real, pid=None, home=home)
     assert "hashed_password" in (jconf / "jupyter_server_config.json").read_text()

@@ -217,7 +217,7 @@ class ScriptLauncher(Protocol):
     def session(self, profile: Profile) -> str | None: ...
 
 
-class _OnHost(abc.ABC):
+class _HostLauncher(abc.ABC):
     """What nohup, tmux and screen share: their server is the host's, started by script."""
 
     name = ""
@@ -247,7 +247,7 @@ class _OnHost(abc.ABC):
     def session(self, profile: Profile) -> str | None: ...
 
 
-class Nohup(_OnHost):
+class Nohup(_HostLauncher):
     """``nohup … &`` in the login shell: setup lines run there, so env changes carry over."""
 
     name = "nohup"
@@ -285,7 +285,7 @@ class Nohup(_OnHost):
         return None
 
 
-class _Multiplexer(_OnHost):
+class _Multiplexer(_HostLauncher):
     """tmux or screen: a detached session named ``jupytunnel-NAME`` that a user can attach."""
 
     name = ""

@@ -49,18 +49,23 @@ JUPYTER_DEFAULT_PORT = 8888  # where jupyter server listens when told nothing
 DRY_PID = 0
 
 
-def dry_home() -> str:
-    """The remote home in a dry run, where discovery has not run: as the shell spells it."""
-    return "$HOME"
+# The remote home in a dry run, where discovery has not run (a socket's path starts there):
+# a placeholder of plain characters, so that the commands shown quote it as a real one.
+DRY_HOME = "/REMOTE_HOME"
 
 
-def assume_found(profile: Profile, *, running: bool, says: str) -> runner.Assume:
-    """A dry run's discovery output: the remote home, and the profile's server if ``running``."""
+def assume_found(profile: Profile, *, running: bool, says: str) -> runner.Assume | None:
+    """A dry run's discovery output: the remote home, and the profile's server if ``running``.
+    None outside a dry run (the placeholder home could make a long socket path fail)."""
+    if not runner.dry_run():
+        return None
     import json
 
-    out = f"{MARK} home {dry_home()}\n"
+    out = f"{MARK} home {DRY_HOME}\n"
+    if profile.transport == "socket":
+        says = f"{says} ({DRY_HOME} stands for the remote home)" if says else ""
     if running:
-        sock = socket_for(profile, dry_home())
+        sock = socket_for(profile, DRY_HOME)
         port = None if sock else remote_port(profile) or JUPYTER_DEFAULT_PORT
         info = {"pid": DRY_PID, "port": port or 0, "sock": sock or "", "base_url": "/", "token": "", "version": ""}
         out += f"{MARK} file jpserver-{DRY_PID}.json\n{json.dumps(info)}\n"
