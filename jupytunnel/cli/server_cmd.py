@@ -19,7 +19,7 @@ from jupytunnel.commands.server import CONNECT_TIMEOUT
 if TYPE_CHECKING:
     from jupytunnel.commands.server import Listed
     from jupytunnel.profiles import Profile
-    from jupytunnel.remote.places import Stopped
+    from jupytunnel.remote.launchers import Stopped
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
 

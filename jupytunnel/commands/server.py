@@ -18,7 +18,7 @@ from jupytunnel import runner
 if TYPE_CHECKING:
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import ServerInfo
-    from jupytunnel.remote.places import Stopped
+    from jupytunnel.remote.launchers import Stopped
 
 # Another command of the profile may hold its lock for the whole of its own --timeout.
 LOCK_MARGIN = 60.0

@@ -16,7 +16,7 @@ from jupytunnel import remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, Discovery, ServerInfo, slurm
-from jupytunnel.remote.places import Place, Stopped
+from jupytunnel.remote.launchers import Place, Stopped
 from jupytunnel.remote.server import Found
 from jupytunnel.remote.slurm import Job
 from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message

@@ -15,7 +15,7 @@ import abc
 import re
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from jupytunnel import remote
 from jupytunnel.profiles import Profile
@@ -30,10 +30,10 @@ from jupytunnel.remote import (
     say,
     setup_lines,
 )
-from jupytunnel.remote.places import ON_HOST, Place
+from jupytunnel.remote.places import ON_HOST
 
 if TYPE_CHECKING:
-    from jupytunnel.remote import ServerInfo
+    from jupytunnel.remote import Discovery, ServerInfo
     from jupytunnel.remote.server import Found
     from jupytunnel.ssh.master import Master
 
@@ -184,6 +184,58 @@ def _check_command(profile: Profile, fd: str) -> str:
 def _remove_socket(sock: str | None) -> str:
     # A socket left by a killed server makes the next one fail to bind.
     return f"rm -f -- {shlex.quote(sock)}\n" if sock else ""
+
+
+class Stopped(NamedTuple):
+    """What a stop ended: a server (its PID), a job (its id), or nothing (both None)."""
+
+    pid: int | None = None
+    job: str | None = None
+
+    @property
+    def anything(self) -> bool:
+        return self.pid is not None or self.job is not None
+
+
+class Place(Protocol):
+    """Where a profile's server runs (``places.place_of``): the ssh host, or a job's node."""
+
+    # Its servers are batch jobs: found through their job (never by reading runtime files
+    # on the login node), and a job's record says so.
+    jobs: bool
+
+    def discovery_extra(self, profile: Profile) -> str:
+        """What discovery must also ask (a job's state), in the same round trip."""
+        ...
+
+    def private_route(self, profile: Profile) -> bool:
+        """Whether the way to its server ends where only we can listen (our private socket,
+        a job's node): a remembered server may then be tried first, with its token."""
+        ...
+
+    def owns(self, profile: Profile, server: ServerInfo, home: str) -> bool:
+        """Whether ``server`` (from discovery) is the profile's."""
+        ...
+
+    def matches(self, profile: Profile, known: ServerInfo) -> bool:
+        """Whether a remembered server still fits the profile as it is now."""
+        ...
+
+    def first_forward(self, profile: Profile, port: int, known: ServerInfo | None) -> str | None:
+        """The ``-L`` a master starts with; None when the far end is not known yet."""
+        ...
+
+    def find(self, master: Master, discovered: Discovery, *, cli_timeout: float) -> Found: ...
+
+    def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:
+        """Stop the profile's server (``server``: the one found already, else it is looked for)."""
+        ...
+
+    def logs(self, master: Master, lines: int) -> str: ...
+
+    def follow_logs(self, master: Master, lines: int) -> int:
+        """Stream the log until Ctrl-C; ssh's exit code."""
+        ...
 
 
 class Launcher(Protocol):

@@ -7,68 +7,20 @@ chose). Every caller asks the profile's place (``place_of``) instead of testing 
 launcher's name; what *starts* a server is the launcher's (``launchers.for_profile``).
 
 Light on purpose: connect asks the place before ssh is spawned, so the heavy parts
-(``server``, ``jobs``) are imported by the methods that need them.
+(``server``, ``jobs``) are imported by the methods that need them, and the interface
+(``launchers.Place``) is only imported for type checking.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import Discovery, ServerInfo
+    from jupytunnel.remote.launchers import Place, Stopped
     from jupytunnel.remote.server import Found
     from jupytunnel.ssh.master import Master
-
-
-class Stopped(NamedTuple):
-    """What a stop ended: a server (its PID), a job (its id), or nothing (both None)."""
-
-    pid: int | None = None
-    job: str | None = None
-
-    @property
-    def anything(self) -> bool:
-        return self.pid is not None or self.job is not None
-
-
-class Place(Protocol):
-    # Its servers are batch jobs: found through their job (never by reading runtime files
-    # on the login node), and a job's record says so.
-    jobs: bool
-
-    def discovery_extra(self, profile: Profile) -> str:
-        """What discovery must also ask (a job's state), in the same round trip."""
-        ...
-
-    def private_route(self, profile: Profile) -> bool:
-        """Whether the way to its server ends where only we can listen (our private socket,
-        a job's node): a remembered server may then be tried first, with its token."""
-        ...
-
-    def owns(self, profile: Profile, server: ServerInfo, home: str) -> bool:
-        """Whether ``server`` (from discovery) is the profile's."""
-        ...
-
-    def matches(self, profile: Profile, known: ServerInfo) -> bool:
-        """Whether a remembered server still fits the profile as it is now."""
-        ...
-
-    def first_forward(self, profile: Profile, port: int, known: ServerInfo | None) -> str | None:
-        """The ``-L`` a master starts with; None when the far end is not known yet."""
-        ...
-
-    def find(self, master: Master, discovered: Discovery, *, cli_timeout: float) -> Found: ...
-
-    def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:
-        """Stop the profile's server (``server``: the one found already, else it is looked for)."""
-        ...
-
-    def logs(self, master: Master, lines: int) -> str: ...
-
-    def follow_logs(self, master: Master, lines: int) -> int:
-        """Stream the log until Ctrl-C; ssh's exit code."""
-        ...
 
 
 class OnHost:

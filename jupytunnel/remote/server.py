@@ -20,7 +20,8 @@ from jupytunnel import remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError, seconds
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, Discovery, ServerInfo, launchers
-from jupytunnel.remote.places import Stopped, place_of
+from jupytunnel.remote.launchers import Stopped
+from jupytunnel.remote.places import place_of
 from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
 
 if TYPE_CHECKING:
