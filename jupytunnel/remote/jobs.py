@@ -16,7 +16,7 @@ from jupytunnel import remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, Discovery, ServerInfo, slurm
-from jupytunnel.remote.launchers import Place, Stopped
+from jupytunnel.remote.launchers import Stopped
 from jupytunnel.remote.server import Found
 from jupytunnel.remote.slurm import Job
 from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
@@ -40,10 +40,6 @@ class SlurmLauncher:
     """The server as a Slurm batch job on a compute node."""
 
     name = "slurm"
-
-    @property
-    def place(self) -> Place:
-        return IN_JOB
 
     def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
         return start(master, timeout=timeout, tick=tick, queued=found.queued, asked=found.asked_queue)

@@ -2,9 +2,10 @@
 a batch job (``jobs.SlurmLauncher``); ``launcher = "none"`` is no launcher at all.
 
 ``for_profile`` gives the profile's ``Launcher``, or None when the profile starts no server:
-the type says it, so a caller that would start one must handle None (mypy checks). Each
-launcher has its ``place`` (``places``): where its server runs and how it is found, stopped
-and reached there. nohup, tmux and screen are ``ScriptLauncher``s: the remote script that
+the type says it, so a caller that would start one must handle None (mypy checks). Every
+profile has a ``Place`` (``places.place_of``, defined here too): where its server runs and
+how it is found, stopped, read and reached there (the ssh host, or a Slurm job's node:
+``jobs.InJob``). nohup, tmux and screen are ``ScriptLauncher``s: the remote script that
 starts the server, a probe that tells whether what it started still runs, and how to undo
 a start that failed half-way; ``server.start_on_host`` runs them.
 """
@@ -30,7 +31,6 @@ from jupytunnel.remote import (
     say,
     setup_lines,
 )
-from jupytunnel.remote.places import ON_HOST
 
 if TYPE_CHECKING:
     from jupytunnel.remote import Discovery, ServerInfo
@@ -243,11 +243,6 @@ class Launcher(Protocol):
 
     name: str
 
-    @property
-    def place(self) -> Place:
-        """Where the server it starts runs (how it is found, stopped and reached)."""
-        ...
-
     def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
         """Start the server and wait until it is ready; on any failure nothing is left
         running (or queued). ``found``: what discovery just saw."""
@@ -273,10 +268,6 @@ class _HostLauncher(abc.ABC):
     """What nohup, tmux and screen share: their server is the host's, started by script."""
 
     name = ""
-
-    @property
-    def place(self) -> Place:
-        return ON_HOST
 
     def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
         from jupytunnel.remote import server
