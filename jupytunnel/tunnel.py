@@ -144,13 +144,14 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
     from jupytunnel import httpcheck, profiles
     from jupytunnel.errors import CommandError, UsageError
     from jupytunnel.remote import server
+    from jupytunnel.remote.places import place_of
     from jupytunnel.ssh.master import Master
 
     try:
         profile = profiles.load(record.profile)
     except (UsageError, JupytunnelError):
         return None
-    if profile.launcher == "slurm" or record.job is not None:
+    if place_of(profile).jobs or record.job is not None:
         return None  # a job's server is found through its job, by connect
     master = Master(profile, Path(record.control_path))
     try:
@@ -179,7 +180,9 @@ def watch_message(profile: Profile, current: str, *, start_server: bool) -> str:
     """What ``connect --watch`` says when the tunnel is no longer ``up``."""
     if current != "stale":
         return "tunnel down; reconnecting"
-    if start_server and profile.launcher != "none":
+    from jupytunnel.remote import launchers
+
+    if start_server and launchers.for_profile(profile) is not None:
         return "Jupyter no longer answers through the tunnel; starting it again"
     return "Jupyter no longer answers through the tunnel; waiting for it"
 
@@ -316,7 +319,9 @@ def _verified_master(master: Master) -> tuple[int, float]:
 
 
 def _no_server(profile: Profile) -> JupytunnelError:
-    if profile.launcher == "none":
+    from jupytunnel.remote import launchers
+
+    if launchers.for_profile(profile) is None:
         from jupytunnel.remote.server import not_startable
 
         return not_startable(profile)
@@ -536,18 +541,9 @@ def _asks_password(port: int, srv: ServerInfo) -> bool:
 def _first_forward(profile: Profile, port: int, known: ServerInfo | None) -> str | None:
     """The ``-L`` the master starts with; None when the far end is not known yet (a socket
     path before the remote home is known, a Slurm job's node before the job runs)."""
-    from jupytunnel.ssh import args as sshargs
+    from jupytunnel.remote.places import place_of
 
-    if profile.launcher == "slurm":
-        if known is None or known.port is None or known.host is None:
-            return None  # (a remembered job's server has both: see _matches)
-        return sshargs.forward_spec(local_port=port, remote_port=known.port, remote_host=known.host)
-    if profile.transport == "tcp":
-        from jupytunnel.remote import server
-
-        far = server.remote_port(profile)  # None: "auto", and no port remembered yet
-        return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
-    return sshargs.forward_spec(local_port=port, remote_socket=known.sock) if known and known.sock else None
+    return place_of(profile).first_forward(profile, port, known)
 
 
 def _forward_to(profile: Profile, port: int, srv: ServerInfo, home: str) -> str:
@@ -569,7 +565,9 @@ def _remembered(profile: Profile) -> ServerInfo | None:
     takes now, and that route ends where only we can listen (our private socket, a job's
     node). A TCP port on a shared host may have been taken over since by another user: the
     master's first session reads the runtime files instead (as fast, no token sent)."""
-    if profile.transport == "tcp" and profile.launcher != "slurm":
+    from jupytunnel.remote.places import place_of
+
+    if not place_of(profile).private_route(profile):
         return None
     known = state.load_server(profile.name)
     from jupytunnel.remote import server
@@ -580,14 +578,10 @@ def _remembered(profile: Profile) -> ServerInfo | None:
 
 
 def _matches(profile: Profile, known: ServerInfo) -> bool:
-    """A remembered server fits the profile as it is now (its port or its socket)."""
-    if profile.launcher == "slurm":
-        return bool(known.job) and known.host is not None and known.port is not None
-    if known.job:
-        return False  # a job's server, and the profile is no longer a Slurm one
-    if profile.transport == "tcp":
-        return known.sock is None and known.port == profile.remote_port
-    return known.sock is not None and known.sock.endswith(f"/.local/state/jupytunnel/{profile.name}.sock")
+    """A remembered server fits the profile as it is now (its port or its socket, its job)."""
+    from jupytunnel.remote.places import place_of
+
+    return place_of(profile).matches(profile, known)
 
 
 def _ask_known(known: ServerInfo | None, port: int, deadline: float) -> tuple[ServerInfo, socket.socket | None] | None:
@@ -668,15 +662,10 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: f
 
 
 def _stop_through(master: Master, timeout: float) -> bool:
+    """Stop the profile's server (a batch profile: its job, running or still pending)."""
     from jupytunnel.remote import server
 
-    if master.profile.launcher == "slurm":  # the job goes, running or still pending
-        return server.stop_job(master) is not None
-    found = server.find(master, timeout=timeout, cli_timeout=timeout)
-    if found.server is None:
-        return False
-    server.stop(master, found.server, timeout=timeout)
-    return True
+    return server.stop_profiles(master, timeout=timeout).anything
 
 
 def disconnect_all() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 if TYPE_CHECKING:
+    from conftest import JT
+
     from testsupport.rig import Rig
 
 
@@ -139,3 +142,39 @@ def dry_run_commands(text: str, *, shell: str = "bash") -> list[list[str]]:
             script.append(f"jt_words {line}")
     out = subprocess.run([shell, "-c", "\n".join(script)], capture_output=True, text=True, timeout=10, check=True)
     return [record.split("\0")[:-1] for record in out.stdout.split("\001")[:-1]]
+
+
+def _tree(*folders: Path) -> list[str]:
+    """Every path under ``folders`` (what a dry run must not add to or remove)."""
+    return sorted(str(p) for folder in folders if folder.exists() for p in [folder, *folder.rglob("*")])
+
+
+def normalised_commands(text: str, *, pid: int | None, home: str) -> list[list[str]]:
+    """The commands of a dry run's output or -v's, run-time values replaced (the temporary
+    master's PID suffix, the server's ``pid``, the remote ``home``); a command repeated (a
+    poll) once."""
+    from jupytunnel.remote.server import DRY_HOME
+
+    out: list[list[str]] = []
+    for words in dry_run_commands(text):
+        norm = [re.sub(r"(cm-[0-9a-f]+)\.t\d+", r"\1.tPID", w).replace(home, DRY_HOME) for w in words]
+        if pid is not None:
+            norm = [re.sub(rf"\b{pid}\b", "0", w) for w in norm]
+        if not out or out[-1] != norm:
+            out.append(norm)
+    return out
+
+
+def dry_and_real(jt: JT, *args: str, stdin: str = "") -> tuple[str, str]:
+    """``args`` as a dry run (its stdout: nothing written anywhere), then for real with -v
+    (its stderr)."""
+    before = _tree(jt.state_dir, jt.runtime_dir)
+    dry = jt.run("--dry-run", *args)
+    assert dry.returncode == 0, dry.stderr
+    assert _tree(jt.state_dir, jt.runtime_dir) == before
+    real = subprocess.run(
+        [sys.executable, "-m", "jupytunnel", "-v", *args],
+        input=stdin, capture_output=True, text=True, timeout=120, env=jt.env, check=False,
+    )  # fmt: skip
+    assert real.returncode == 0, real.stderr
+    return dry.stdout, real.stderr

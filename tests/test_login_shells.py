@@ -99,7 +99,9 @@ def test_setup_lines_in_the_login_shell(tmp_path: Path, shell: str, launcher: st
         "TMUX_TMPDIR": str(tmp_path), "SCREENDIR": str(tmp_path / "screens"), "TERM": "dumb",
     }  # fmt: skip
     profile = Profile(name="uni", host="h", launcher=launcher, setup=SETUP, jupyter="jupyter server")  # type: ignore[arg-type]
-    script = launchers.for_profile(profile).start_script(profile, sock=None)
+    scripted = launchers.scripted(profile)
+    assert scripted is not None
+    script = scripted.start_script(profile, sock=None)
     out = subprocess.run(
         [path, "-c", script], input="t" * 48 + "\n", capture_output=True, text=True, env=env, timeout=60, check=False
     )

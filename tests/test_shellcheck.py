@@ -47,8 +47,7 @@ def _scripts() -> list[tuple[str, str]]:
                 (f"{p.name} batch", "#!/bin/sh -l\n" + slurm.batch_script(p)),
                 (f"{p.name} cancel", slurm.cancel_script(p)),
             ]
-        elif p.launcher != "none":
-            launcher = launchers.for_profile(p)
+        elif (launcher := launchers.scripted(p)) is not None:
             out += [
                 (f"{p.name} start", launcher.start_script(p, sock=sock)),
                 (f"{p.name} probe", remote.PRELUDE + launcher.probe_script(p, "123")),

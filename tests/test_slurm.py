@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import JT
-from helpers import api_status, procs_with, run_json, wait_for
+from helpers import api_status, dry_and_real, normalised_commands, procs_with, run_json, wait_for
 
 from testsupport.slurm_cluster import SlurmCluster
 
@@ -157,6 +157,18 @@ def test_dry_run_prints_the_batch_script_and_runs_nothing(slurm: SlurmCluster, j
     assert "-O forward -L 127.0.0.1:" in result.stdout
     assert _jobs(slurm) == []
     assert not (jt.state_dir / "tunnels" / "dry.json").exists()
+
+
+def test_server_start_and_stop_dry_run_what_they_run(slurm: SlurmCluster, jt: JT) -> None:
+    jt.profile("drysrv", launcher="slurm", slurm={"sbatch_args": [TIME_LIMIT]})
+    home = str(jt.rig.home)
+    dry, real = dry_and_real(jt, "server", "start", "drysrv", "--timeout", "90")
+    assert "# assume sbatch queues the job" in dry
+    assert normalised_commands(dry, pid=None, home=home) == normalised_commands(real, pid=None, home=home)
+    assert len(_jobs(slurm)) == 1  # the real one's; the dry run queued none
+    dry, real = dry_and_real(jt, "server", "stop", "drysrv")
+    assert normalised_commands(dry, pid=None, home=home) == normalised_commands(real, pid=None, home=home)
+    assert _jobs(slurm) == []
 
 
 def test_doctor_checks_the_scheduler_and_the_partition(slurm: SlurmCluster, jt: JT) -> None:

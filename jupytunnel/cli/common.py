@@ -34,24 +34,19 @@ __all__ = [
 
 
 def plan_session(profile: Profile, scripts: list[str]) -> Master:
-    """For dry runs of commands that work through a master: a master of their own (unless
-    the profile's tunnel is up, whose master they then use), the scripts through it, its exit."""
+    """For the dry runs of ``run``'s commands (``cli/run_cmd.py``, not yet built from its real
+    code): the real ``temporary_master`` in dry-run mode, the scripts run through it; each
+    recorded step printed. The ``server`` commands no longer use it."""
     from jupytunnel import runner
-    from jupytunnel.ssh import args as sshargs
     from jupytunnel.ssh import master
 
-    live = master.master_for(profile)
-    temp = master.Master(profile, live.control_path.with_name(f"{live.control_path.name}.tPID"))
-    print(f"# through the tunnel's master if it is up, else a master of its own ({temp.ctl}):")
-    print(
-        runner.display(
-            sshargs.tunnel_argv(
-                profile, ssh=runner.ssh_binary(), control_path=temp.ctl, forward=None,
-                config_file=master.config_file(), persist=master.TEMPORARY_PERSIST,
-            )
-        )
-    )  # fmt: skip
-    for script in scripts:
-        print(runner.display(temp.remote_argv(script)))
-    print(runner.display(temp.control_argv("exit")))
-    return temp
+    with (
+        runner.recording(lambda step: print(step.text(), flush=True)),
+        master.temporary_master(profile, timeout=PLAN_TIMEOUT) as m,
+    ):
+        for script in scripts:
+            m.run(script, timeout=PLAN_TIMEOUT)
+    return m
+
+
+PLAN_TIMEOUT = 30.0  # never waited for: nothing runs in a dry run

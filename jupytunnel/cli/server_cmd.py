@@ -1,30 +1,37 @@
-"""``jupytunnel server …``: start, stop, list, logs on the remote."""
+"""``jupytunnel server …``: parse the arguments, call ``jupytunnel.commands.server``, format.
+
+In a dry run the command runs as it would (the runner records instead of running) and the
+recorded steps are printed, one shell-quoted command (or ``#`` note) at a time; no result.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jupytunnel import runner
-from jupytunnel.cli.common import JsonFlag, ProfileName, WideFlag, plan_session, print_json, print_table
-from jupytunnel.errors import JupytunnelError
+from jupytunnel.cli.common import JsonFlag, ProfileName, WideFlag, print_json, print_table
+from jupytunnel.commands.server import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
+    from jupytunnel.commands.server import Listed
     from jupytunnel.profiles import Profile
+    from jupytunnel.remote.launchers import Stopped
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
 
-# server start's --timeout when none is given: a cold start (setup lines, imports) on a busy host.
-START_TIMEOUT = 60.0
-# Another command of the profile may hold its lock for the whole of its own --timeout.
-LOCK_MARGIN = 60.0
-# The lock wait of the commands without a --timeout of their own: longer than a connect's
-# default 30 s plus its clean-up.
-LOCK_TIMEOUT = 90.0
-# How long stop, list, logs and password give ssh to connect (and logs' --timeout default).
-CONNECT_TIMEOUT = 30.0
+
+@contextlib.contextmanager
+def _steps() -> Iterator[bool]:
+    """In a dry run: print each recorded step as it comes; yields whether this is one."""
+    if not runner.dry_run():
+        yield False
+        return
+    with runner.recording(lambda step: print(step.text(), flush=True)):
+        yield True
 
 
 @app.command("start")
@@ -42,33 +49,16 @@ def start(
 
     Example: jupytunnel server start aura
     """
-    from jupytunnel import remote, runner, state
     from jupytunnel.cli.parse import parse_timeout
-    from jupytunnel.commands.connect import SLURM_READY_WAIT
-    from jupytunnel.remote import launchers, server
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import server
 
-    profile = _profile(name)
-    if timeout is None:
-        timeout = profile.slurm.wait + SLURM_READY_WAIT if profile.launcher == "slurm" else START_TIMEOUT
-    timeout = parse_timeout(timeout)
-    if runner.dry_run():
-        sock = "$HOME/.local/state/jupytunnel/" + name + ".sock" if profile.transport == "socket" else None
-        m = plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
-        if profile.launcher != "none":
-            print("# if none runs:")
-            for line in launchers.plan_start(profile):
-                print(line)
-            print(runner.display(m.remote_argv(launchers.start_script(profile, sock=sock))))
-        return
-    lock = state.profile_lock(name, timeout=timeout + LOCK_MARGIN)
-    with lock, master.temporary_master(profile, timeout=timeout) as m:
-        found = server.find(m)
-        if found.server is not None:
-            print(f"{name}: already running (pid {found.server.pid}, {found.server.endpoint})")
-            return
-        srv = server.start(m, home=found.home, timeout=timeout)
-    print(f"{name}: started (pid {srv.pid}, {srv.endpoint})")
+    profile = server.profile_for(name)
+    limit = parse_timeout(timeout) if timeout is not None else None
+    with _steps() as dry:
+        result = server.start(profile, timeout=limit)
+    if not dry:
+        srv = result.server
+        print(f"{name}: {'started' if result.started else 'already running'} (pid {srv.pid}, {srv.endpoint})")
 
 
 @app.command("stop")
@@ -77,41 +67,20 @@ def stop(name: ProfileName) -> None:
 
     Example: jupytunnel server stop aura
     """
-    from jupytunnel import remote
+    from jupytunnel.commands import server
 
-    profile = _profile(name)
-    if runner.dry_run() and profile.launcher == "slurm":
-        from jupytunnel.remote import slurm
-
-        print("# scancel the profile's recorded job (running or pending), then wait until it has left the queue")
-        plan_session(profile, [slurm.cancel_script(profile)])
-        return
-    if runner.dry_run():
-        plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
-        print("# then, for the server found: 'jupyter server stop PORT|SOCKET' in the setup lines' environment,")
-        print(
-            "# SIGTERM and at last SIGKILL to its PID (only while that PID is a Jupyter), and its tmux/screen session"
-        )
-        return
-    print(stop_server(profile))
+    profile = server.profile_for(name)
+    with _steps() as dry:
+        stopped = server.stop(profile)
+    if not dry:
+        print(stopped_line(profile, stopped))
 
 
 def stop_server(profile: Profile) -> str:
     """What ``server stop`` does (``profile remove`` too); returns a line for the user."""
-    from jupytunnel import state
-    from jupytunnel.remote import server
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import server
 
-    name = profile.name
-    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
-        if profile.launcher == "slurm":  # running or still pending: the job goes
-            cancelled = server.stop_job(m)
-            return f"{name}: cancelled job {cancelled}" if cancelled else f"{name}: no job in the queue"
-        found = server.find(m)
-        if found.server is None:
-            return f"{name}: no server running"
-        server.stop(m, found.server)
-    return f"{name}: stopped (pid {found.server.pid})"
+    return stopped_line(profile, server.stop(profile))
 
 
 @app.command("list")
@@ -120,27 +89,14 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
 
     Example: jupytunnel server list aura --json
     """
-    from jupytunnel import remote, state
-    from jupytunnel.remote import server
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import server
 
-    profile = _profile(name)
-    if runner.dry_run():
-        plan_session(profile, [remote.discovery_script(remote.discovery_extra(profile))])
+    profile = server.profile_for(name)
+    with _steps() as dry:
+        listed = server.list_servers(profile)
+    if dry:
         return
-    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
-        found = server.find(m)
-    rows = [
-        {
-            "pid": s.pid,
-            "port": s.port,
-            "sock": s.sock,
-            "root_dir": s.root_dir,
-            "version": s.version,
-            "profile": server.is_profiles(profile, s, found.home),
-        }
-        for s in found.all_servers
-    ]
+    rows = list_rows(listed)
     if json_:
         print_json(rows)
         return
@@ -156,21 +112,6 @@ def list_(name: ProfileName, json_: JsonFlag = False, wide: WideFlag = False) ->
     )
 
 
-def table_rows(rows: Sequence[Mapping[str, object]], name: str) -> list[list[str]]:
-    """``server list`` rows for people: by PID as a number; PROFILE names the profile's own."""
-    ordered = sorted(rows, key=lambda r: r["pid"] if isinstance(r["pid"], int) else -1)
-    return [
-        [
-            str(r["pid"]),
-            str(r["sock"] or r["port"]),
-            str(r["root_dir"]),
-            str(r["version"]),
-            name if r["profile"] else "",
-        ]
-        for r in ordered
-    ]
-
-
 @app.command("logs")
 def logs(
     name: ProfileName,
@@ -184,33 +125,18 @@ def logs(
 
     Example: jupytunnel server logs aura --lines 100
     """
-    from jupytunnel import remote, state
     from jupytunnel.cli.parse import parse_timeout
-    from jupytunnel.remote import server
-    from jupytunnel.ssh import master
+    from jupytunnel.commands import server
 
-    profile = _profile(name)
+    profile = server.profile_for(name)
     timeout = parse_timeout(timeout)
-    if runner.dry_run():
-        script = remote.follow_logs_script(name, lines) if follow else remote.logs_script(name, lines)
-        plan_session(profile, [script])
-        return
-    if follow:
-        # No profile lock: a stream until Ctrl-C must not hold up connect or disconnect.
-        # The connection is bounded by --timeout; Ctrl-C ends the local ssh, whose channel
-        # closing ends the remote tail (see remote.follow_logs_script).
-        with master.temporary_master(profile, timeout=timeout) as m:
-            code = server.follow_logs(m, lines)
-        if code != 0:
-            raise JupytunnelError(
-                f"{name}: no log yet" if code == remote.NO_LOG else f"{name}: ssh ended with exit {code}"
-            )
-        return
-    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=timeout) as m:
-        text = server.logs(m, lines)
-    if not text:
-        raise JupytunnelError(f"{name}: no log yet")
-    print(text, end="")
+    with _steps() as dry:
+        if follow:
+            server.follow_logs(profile, lines=lines, timeout=timeout)
+            return
+        text = server.logs(profile, lines=lines, timeout=timeout)
+    if not dry:
+        print(text, end="")
 
 
 @app.command("password")
@@ -219,22 +145,52 @@ def password(name: ProfileName) -> None:
 
     Example: jupytunnel server password aura
     """
-    from jupytunnel import state
+    from jupytunnel.commands import server
     from jupytunnel.remote import password as remote_password
-    from jupytunnel.ssh import master
 
-    profile = _profile(name)
-    if runner.dry_run():
-        plan_session(profile, [remote_password.password_script(profile)])
-        return
-    secret = remote_password.ask()
-    with state.profile_lock(name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
-        where = remote_password.set_remote(m, secret)
-    print(f"{name}: password set in {where} on {profile.host}; a running server keeps its old settings until restarted")
+    profile = server.profile_for(name)
+    with _steps() as dry:
+        if dry:
+            runner.note("ask for the new password (twice, without echo; piped: stdin's first line)")
+        secret = "" if dry else remote_password.ask()
+        where = server.password(profile, secret)
+    if not dry:
+        restart = "a running server keeps its old settings until restarted"
+        print(f"{name}: password set in {where} on {profile.host}; {restart}")
 
 
-def _profile(name: str) -> Profile:
-    """The profile, or the ssh host NAME names (as ``connect`` takes it on a first run)."""
-    from jupytunnel import hosts
+# Formatting (free of the work above).
 
-    return hosts.profile_or_host(name, check=not runner.dry_run())[0]
+
+def stopped_line(profile: Profile, stopped: Stopped) -> str:
+    name = profile.name
+    if stopped.job is not None:
+        return f"{name}: cancelled job {stopped.job}"
+    if stopped.pid is not None:
+        return f"{name}: stopped (pid {stopped.pid})"
+    from jupytunnel.remote.places import place_of
+
+    return f"{name}: no job in the queue" if place_of(profile).jobs else f"{name}: no server running"
+
+
+def list_rows(listed: Listed) -> list[dict[str, object]]:
+    """``server list --json``: one object a server."""
+    return [
+        {"pid": s.pid, "port": s.port, "sock": s.sock, "root_dir": s.root_dir, "version": s.version, "profile": mine}
+        for s, mine in zip(listed.servers, listed.mine, strict=True)
+    ]
+
+
+def table_rows(rows: Sequence[Mapping[str, object]], name: str) -> list[list[str]]:
+    """``server list`` rows for people: by PID as a number; PROFILE names the profile's own."""
+    ordered = sorted(rows, key=lambda r: r["pid"] if isinstance(r["pid"], int) else -1)
+    return [
+        [
+            str(r["pid"]),
+            str(r["sock"] or r["port"]),
+            str(r["root_dir"]),
+            str(r["version"]),
+            name if r["profile"] else "",
+        ]
+        for r in ordered
+    ]

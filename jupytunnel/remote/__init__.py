@@ -166,12 +166,10 @@ def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
 
 
 def discovery_extra(profile: Profile) -> str:
-    """What discovery must also ask for this profile (its Slurm job), in the same trip."""
-    if profile.launcher != "slurm":
-        return ""
-    from jupytunnel.remote import slurm
+    """What discovery must also ask for this profile (a batch job's state), in the same trip."""
+    from jupytunnel.remote.places import place_of
 
-    return slurm.probe_script(profile)
+    return place_of(profile).discovery_extra(profile)
 
 
 def refuse_csh(markers: list[str], profile: Profile) -> None:
@@ -387,7 +385,7 @@ def kill_session_script(session: str, multiplexer: str) -> str:
 NO_LOG = 3
 
 
-def follow_logs_script(profile: str, lines: int) -> str:
+def follow_logs_script(profile: str, lines: int, *, path: str | None = None) -> str:
     """``tail -f`` the server's log until the ssh session ends.
 
     The session's stdin is the ssh channel: ``cat`` sees its end when the local ssh goes
@@ -396,7 +394,7 @@ def follow_logs_script(profile: str, lines: int) -> str:
     """
     return (
         PRELUDE
-        + f"_jt_f={log_path_expr(profile)}\n"
+        + f"_jt_f={path or log_path_expr(profile)}\n"
         + f'[ -f "$_jt_f" ] || exit {NO_LOG}\n'
         + f'tail -n {int(lines)} -f "$_jt_f" </dev/null &\n'
         + "_jt_t=$!\n"

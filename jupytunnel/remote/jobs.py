@@ -1,5 +1,9 @@
 """The Slurm launcher at work: submit, wait for, find and cancel the profile's job, all
-through the login node's master. The scripts are ``jupytunnel.remote.slurm``'s."""
+through the login node's master. The scripts are ``jupytunnel.remote.slurm``'s.
+
+``SlurmLauncher`` is the launcher (what starts the server: a job), ``InJob`` its place (where
+the server runs: the job's compute node, reached at the node's address). In a dry run each
+remote call says what it assumes (``runner.Assume``): no job yet, then a job that runs."""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from jupytunnel import remote
+from jupytunnel import remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError
-from jupytunnel.remote import Discovery, ServerInfo, slurm
+from jupytunnel.profiles import Profile
+from jupytunnel.remote import MARK, Discovery, ServerInfo, slurm
+from jupytunnel.remote.launchers import Stopped
+from jupytunnel.remote.server import Found
 from jupytunnel.remote.slurm import Job
-from jupytunnel.ssh.master import Master, ssh_message
+from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
 
 ROUND_TRIP_TIMEOUT = 20.0
 CANCEL_TIMEOUT = 60.0  # the cancel script waits at most 30 s for the job to leave the queue
@@ -24,6 +31,89 @@ MAX_POLL = 2.0
 # Once the job runs, Jupyter's start takes a second or two: look again often, from the start.
 RUNNING_MAX_POLL = 0.5
 OUTPUT_LINES = 15
+READY_WAIT = 120.0  # from RUNNING to a server that answers (the job's Jupyter start)
+DRY_JOB = "0"  # what a dry run says for the id of a job it cannot know
+DRY_NODE = ("NODE", "NODEADDR", 8888)  # and for the node, its address and Jupyter's port there
+
+
+class SlurmLauncher:
+    """The server as a Slurm batch job on a compute node."""
+
+    name = "slurm"
+
+    def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
+        return start(master, timeout=timeout, tick=tick, queued=found.queued, asked=found.asked_queue)
+
+    def start_timeout(self, profile: Profile) -> float:
+        return profile.slurm.wait + READY_WAIT
+
+
+class InJob:
+    """The server is a batch job's, on its compute node; found, stopped and read through the job."""
+
+    jobs = True
+
+    def discovery_extra(self, profile: Profile) -> str:
+        return slurm.probe_script(profile)
+
+    def private_route(self, profile: Profile) -> bool:  # noqa: ARG002 - a job's node and port are its own
+        return True
+
+    def owns(self, profile: Profile, server: ServerInfo, home: str) -> bool:  # noqa: ARG002
+        return server.job is not None
+
+    def matches(self, profile: Profile, known: ServerInfo) -> bool:  # noqa: ARG002
+        return bool(known.job) and known.host is not None and known.port is not None
+
+    def first_forward(self, profile: Profile, port: int, known: ServerInfo | None) -> str | None:  # noqa: ARG002
+        if known is None or known.port is None or known.host is None:
+            return None  # the node is known once the job runs (a remembered job's server: see matches)
+        from jupytunnel.ssh import args as sshargs
+
+        return sshargs.forward_spec(local_port=port, remote_port=known.port, remote_host=known.host)
+
+    def find(self, master: Master, discovered: Discovery, *, cli_timeout: float) -> Found:  # noqa: ARG002
+        # Never the Jupyter CLI here: on a login node it deletes the runtime files of
+        # servers on compute nodes.
+        job, job_server = server_of(discovered)
+        ended = how_it_ended(job, discovered.markers) if job is not None and job.gone else None
+        queued = job if job is not None and not job.gone and job_server is None else None
+        servers = discovered.servers + ([job_server] if job_server else [])
+        return Found(job_server, discovered.home, servers, ended, queued, asked_queue=True)
+
+    def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:  # noqa: ARG002
+        """The job goes, running or still pending."""
+        from jupytunnel.remote.server import forget
+
+        cancelled = cancel(master, timeout=timeout)
+        forget(master.profile)
+        return Stopped(job=cancelled)
+
+    def logs(self, master: Master, lines: int) -> str:
+        return logs(master, lines)
+
+    def follow_logs(self, master: Master, lines: int) -> int:
+        script = remote.follow_logs_script(master.profile.name, lines, path=slurm.output_path_expr(master.profile))
+        return runner.stream(master.remote_argv(script))
+
+
+IN_JOB = InJob()
+
+
+def assume_running(profile: Profile, job_id: str) -> runner.Assume:
+    """A dry run's probe output: the job runs on a node, and its server has written its file."""
+    import json
+
+    node, addr, port = DRY_NODE
+    info = {"pid": 0, "port": port, "base_url": "/", "token": "", "version": ""}
+    rt = f"~/.local/state/jupytunnel/{profile.name}.rt"
+    return runner.Assume(
+        stdout=(
+            f"{MARK} job {job_id}|RUNNING|None|{node}|1:00:00|{slurm.job_name(profile)}\n{MARK} jobaddr {addr}\n"
+            f"{MARK} jobfile {rt}/jpserver-0.json\n{json.dumps(info)}\n"
+        ),
+        says="poll until the job runs and its server's runtime file appears (bounded by [slurm] wait)",
+    )
 
 
 def server_of(discovery: Discovery) -> tuple[Job | None, ServerInfo | None]:
@@ -46,10 +136,13 @@ def how_it_ended(job: Job, markers: list[str]) -> str:
     return f"job {job.id} ended{detail}"
 
 
-def probe(master: Master, *, timeout: float = ROUND_TRIP_TIMEOUT, output_lines: int = 0) -> Discovery:
+def probe(
+    master: Master, *, timeout: float = ROUND_TRIP_TIMEOUT, output_lines: int = 0, assume: runner.Assume | None = None
+) -> Discovery:
+    """The profile's job as the login node sees it (a dry run: ``assume``, else no job)."""
     script = remote.PRELUDE + slurm.probe_script(master.profile, output_lines=output_lines)
-    result = master.run(script, timeout=timeout)
-    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure
+    result = master.run(script, timeout=timeout, assume=assume)
+    if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     return remote.parse_discovery(result.stdout)
 
@@ -63,7 +156,8 @@ def job(master: Master) -> Job | None:
 def submit(master: Master, *, token: str, timeout: float) -> str:
     """``sbatch`` the batch script; the job id. The token travels on stdin only."""
     profile = master.profile
-    result = master.run(slurm.submit_script(profile), timeout=timeout, stdin_text=token + "\n")
+    queued = runner.Assume(stdout=f"{MARK} submitted {DRY_JOB}\n", says=f"assume sbatch queues the job (job {DRY_JOB})")
+    result = master.run(slurm.submit_script(profile), timeout=timeout, stdin_text=token + "\n", assume=queued)
     parsed = remote.parse_discovery(result.stdout)
     for marker in parsed.markers:
         kind, _, value = marker.partition(" ")
@@ -77,10 +171,11 @@ def submit(master: Master, *, token: str, timeout: float) -> str:
     raise JupytunnelError(f"cannot submit the Jupyter job on {profile.host}: {ssh_message(result.stderr)}")
 
 
-def cancel(master: Master) -> str | None:
+def cancel(master: Master, *, timeout: float = CANCEL_TIMEOUT) -> str | None:
     """Cancel the profile's job (only a job of ours, by the id we recorded) and wait until
     it has left the queue; the id cancelled, None when there was none."""
-    result = master.run(slurm.cancel_script(master.profile), timeout=CANCEL_TIMEOUT)
+    said = runner.Assume(stdout=f"{MARK} cancelled {DRY_JOB}\n", says="assume the profile's recorded job is queued")
+    result = master.run(slurm.cancel_script(master.profile), timeout=max(timeout, CANCEL_TIMEOUT), assume=said)
     for marker in remote.parse_discovery(result.stdout).markers:
         kind, _, value = marker.partition(" ")
         if kind == "cancelled":
@@ -154,7 +249,8 @@ def _wait(
     last: Job | None = None
     while True:
         left = max(1.0, deadline - time.monotonic())
-        found = probe(master, timeout=min(ROUND_TRIP_TIMEOUT, left), output_lines=OUTPUT_LINES)
+        running = assume_running(profile, job_id)
+        found = probe(master, timeout=min(ROUND_TRIP_TIMEOUT, left), output_lines=OUTPUT_LINES, assume=running)
         job, server = server_of(found)
         if job is not None and job.id != job_id:
             raise JupytunnelError(f"the job record on {profile.host} changed under us (job {job.id}, not {job_id})")
@@ -185,7 +281,8 @@ def _wait(
 
 
 def logs(master: Master, lines: int) -> str:
-    result = master.run(slurm.logs_script(master.profile, lines), timeout=ROUND_TRIP_TIMEOUT)
-    if result.returncode == 255:  # noqa: PLR2004 - ssh's own failure
+    assume = runner.Assume(stdout="(the job output's last lines)\n")
+    result = master.run(slurm.logs_script(master.profile, lines), timeout=ROUND_TRIP_TIMEOUT, assume=assume)
+    if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     return result.stdout

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from jupytunnel import remote
+from jupytunnel import remote, runner
 from jupytunnel.errors import JupytunnelError, UsageError
 from jupytunnel.profiles import Profile
 from jupytunnel.ssh.master import Master, ssh_message
@@ -111,7 +111,8 @@ def ask() -> str:
 
 def set_remote(master: Master, secret: str, *, timeout: float = 60.0) -> str:
     """Hash and write the password on the remote; the config file it went into."""
-    result = master.run(password_script(master.profile), timeout=timeout, stdin_text=secret + "\n")
+    said = runner.Assume(stdout=f"{remote.MARK} written ~/.jupyter/jupyter_server_config.json\n")
+    result = master.run(password_script(master.profile), timeout=timeout, stdin_text=secret + "\n", assume=said)
     markers = remote.parse_discovery(result.stdout).markers
     for kind, value in (m.partition(" ")[::2] for m in markers):
         if kind == "error":

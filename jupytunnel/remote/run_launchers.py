@@ -14,6 +14,7 @@ run always needs something to keep it alive, and nohup needs nothing installed.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from typing import Protocol
 
 from jupytunnel.profiles import Profile
@@ -126,7 +127,10 @@ class SlurmRun:
 
 
 def for_profile(profile: Profile) -> RunLauncher:
-    if profile.launcher == "slurm":
-        return SlurmRun(profile.slurm.sbatch_args)
-    launchers: dict[str, RunLauncher] = {"tmux": TmuxRun(), "screen": ScreenRun()}
-    return launchers.get(profile.launcher, NohupRun())
+    """The run launcher named by the profile's launcher (nohup for ``none``: see above)."""
+    by_name: dict[str, Callable[[], RunLauncher]] = {
+        "tmux": TmuxRun,
+        "screen": ScreenRun,
+        "slurm": lambda: SlurmRun(profile.slurm.sbatch_args),
+    }
+    return by_name.get(profile.launcher, NohupRun)()

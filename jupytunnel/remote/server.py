@@ -1,17 +1,31 @@
-"""The remote Jupyter server: find it, start it, wait for it, stop it. All through a master."""
+"""The remote Jupyter server: find it, start it, wait for it, stop it. All through a master.
+
+The public functions work for every profile: what differs between a server on the host and
+a batch job's is the profile's place's (``places.place_of``), what starts it the launcher's
+(``launchers.for_profile``: None when the profile starts none). The ``*_on_host`` functions
+are the host's place and the host launchers (nohup, tmux, screen) at work.
+
+In a dry run (``runner.dry_run()``) the same code runs; each remote call says what to assume
+of the output the next step depends on (``runner.Assume``), and nothing is written locally.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
-from jupytunnel import remote
+from jupytunnel import remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError, seconds
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import Discovery, ServerInfo, launchers
+from jupytunnel.remote import MARK, Discovery, ServerInfo, launchers
+from jupytunnel.remote.launchers import Stopped
+from jupytunnel.remote.places import place_of
 from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
+
+if TYPE_CHECKING:
+    from jupytunnel.remote.slurm import Job
 
 # One remote script through the master: login shell, setup lines (module loads can take
 # seconds on a busy login node) and the script itself.
@@ -31,13 +45,47 @@ ABORT_TIMEOUT = 30.0
 # ``server stop``: jupyter's own stop, then up to 10 s of signals, through setup lines.
 STOP_TIMEOUT = 60.0
 JUPYTER_DEFAULT_PORT = 8888  # where jupyter server listens when told nothing
+# What a dry run says for a PID it cannot know (the server's, what a start launched): a
+# number, because the scripts that follow take one.
+DRY_PID = 0
+
+
+# The remote home in a dry run, where discovery has not run (a socket's path starts there):
+# a placeholder of plain characters, so that the commands shown quote it as a real one.
+DRY_HOME = "/REMOTE_HOME"
+
+
+def assume_found(profile: Profile, *, running: bool, says: str) -> runner.Assume | None:
+    """A dry run's discovery output: the remote home, and the profile's server if ``running``.
+    None outside a dry run (the placeholder home could make a long socket path fail)."""
+    if not runner.dry_run():
+        return None
+    import json
+
+    out = f"{MARK} home {DRY_HOME}\n"
+    if profile.transport == "socket":
+        says = f"{says} ({DRY_HOME} stands for the remote home)" if says else ""
+    if running:
+        sock = socket_for(profile, DRY_HOME)
+        port = None if sock else remote_port(profile) or JUPYTER_DEFAULT_PORT
+        info = {"pid": DRY_PID, "port": port or 0, "sock": sock or "", "base_url": "/", "token": "", "version": ""}
+        out += f"{MARK} file jpserver-{DRY_PID}.json\n{json.dumps(info)}\n"
+        if profile.remote_port == "auto" and port:
+            out += f"{MARK} port {port}\n"
+    return runner.Assume(stdout=out, says=says)
 
 
 def discover(
-    master: Master, *, extra: str = "", runtime_dir: str | None = None, timeout: float = ROUND_TRIP_TIMEOUT
+    master: Master,
+    *,
+    extra: str = "",
+    runtime_dir: str | None = None,
+    timeout: float = ROUND_TRIP_TIMEOUT,
+    assume: runner.Assume | None = None,
 ) -> Discovery:
     """Read the remote runtime info files through the master (one round trip)."""
-    result = master.run(remote.discovery_script(extra, runtime_dir=runtime_dir), timeout=timeout)
+    script = remote.discovery_script(extra, runtime_dir=runtime_dir)
+    result = master.run(script, timeout=timeout, assume=assume or assume_found(master.profile, running=False, says=""))
     if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     found = remote.parse_discovery(result.stdout)
@@ -62,11 +110,7 @@ def list_with_cli(master: Master, *, timeout: float = CLI_LIST_TIMEOUT) -> list[
 
 
 def is_profiles(profile: Profile, server: ServerInfo, home: str) -> bool:
-    if profile.launcher == "slurm":
-        return server.job is not None
-    if profile.transport == "socket":
-        return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
-    return server.sock is None and server.port is not None and server.port == remote_port(profile)
+    return place_of(profile).owns(profile, server, home)
 
 
 def route(profile: Profile) -> str:
@@ -76,13 +120,25 @@ def route(profile: Profile) -> str:
 
     far = profile.remote_port if profile.transport == "tcp" else f"sock:{profile.name}"
     hops = [profile.host, profile.user, profile.port, list(profile.jump), profile.proxy_command, far]
-    return json.dumps([*hops, profile.launcher == "slurm"])
+    return json.dumps([*hops, place_of(profile).jobs])
 
 
 def remember(profile: Profile, srv: ServerInfo) -> None:
+    if runner.dry_run():
+        runner.note(f"remember the server (its port and token) for {profile.name}'s next connect")
+        return
     from jupytunnel import state
 
     state.save_server(profile.name, state.RememberedServer(srv, route(profile)))
+
+
+def forget(profile: Profile) -> None:
+    if runner.dry_run():
+        runner.note(f"forget the server remembered for {profile.name}")
+        return
+    from jupytunnel import state
+
+    state.forget_server(profile.name)
 
 
 def remote_port(profile: Profile) -> int | None:
@@ -103,13 +159,12 @@ def pick(profile: Profile, servers: list[ServerInfo], home: str) -> ServerInfo |
     return None
 
 
-@dataclasses.dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     server: ServerInfo | None
     home: str
     all_servers: list[ServerInfo]
-    ended: str | None = None  # a Slurm profile's recorded job that has ended: how it ended
-    queued: object = None  # a Slurm profile's job still queued or starting (a jobs.Job)
+    ended: str | None = None  # a batch profile's recorded job that has ended: how it ended
+    queued: Job | None = None  # a batch profile's job still queued or starting
     asked_queue: bool = False  # whether the queue was asked at all (``queued`` is then the answer)
 
 
@@ -119,25 +174,22 @@ def find(
     discovered: Discovery | None = None,
     timeout: float = ROUND_TRIP_TIMEOUT,
     cli_timeout: float = CLI_LIST_TIMEOUT,
+    assume: runner.Assume | None = None,
 ) -> Found:
-    """The profile's server: from the runtime files (``discovered``, or read now), else from
-    the Jupyter CLI in the setup lines' environment. A Slurm profile's server is its job's."""
+    """The profile's server, where its place says: from the runtime files (``discovered``,
+    or read now; ``assume``: what a dry run takes them to say), and what else they show."""
     profile = master.profile
+    place = place_of(profile)
     if discovered is not None:
-        found = discovered
-        remote.refuse_csh(found.markers, profile)
+        remote.refuse_csh(discovered.markers, profile)
     else:
-        found = discover(master, extra=remote.discovery_extra(profile), timeout=timeout)
-    if profile.launcher == "slurm":
-        from jupytunnel.remote import jobs
+        discovered = discover(master, extra=place.discovery_extra(profile), timeout=timeout, assume=assume)
+    return place.find(master, discovered, cli_timeout=cli_timeout)
 
-        # Never the Jupyter CLI here: on a login node it deletes the runtime files of
-        # servers on compute nodes.
-        job, job_server = jobs.server_of(found)
-        ended = jobs.how_it_ended(job, found.markers) if job is not None and job.gone else None
-        queued = job if job is not None and not job.gone and job_server is None else None
-        servers = found.servers + ([job_server] if job_server else [])
-        return Found(job_server, found.home, servers, ended, queued, asked_queue=True)
+
+def find_on_host(master: Master, found: Discovery, *, cli_timeout: float = CLI_LIST_TIMEOUT) -> Found:
+    """The host's server on the profile's port or socket: from the runtime files, else from
+    the Jupyter CLI in the setup lines' environment."""
     server = pick(master.profile, found.servers, found.home)
     servers = found.servers
     if server is None:
@@ -198,24 +250,28 @@ def start(
     tick: Callable[..., None] = lambda *_: None,
     found: Found | None = None,
 ) -> ServerInfo:
-    """Start the profile's server with its launcher and wait for its runtime file.
+    """Start the profile's server with its launcher and wait until it is ready.
 
     On any failure nothing is left running on the remote. ``found``: what the discovery just
-    saw (a Slurm job already queued is then known without asking again).
+    saw (a batch job already queued is then known without asking again). A profile without a
+    launcher starts nothing: the error says how to start its server by hand.
     """
+    launcher = launchers.for_profile(master.profile)
+    if launcher is None:
+        raise not_startable(master.profile)
+    return launcher.start(master, found or Found(None, home, []), timeout=timeout, tick=tick)
+
+
+def start_on_host(
+    master: Master,
+    launcher: launchers.ScriptLauncher,
+    *,
+    home: str,
+    timeout: float,
+    tick: Callable[..., None] = lambda *_: None,
+) -> ServerInfo:
+    """Run a host launcher's start script, then poll until the runtime file appears."""
     profile = master.profile
-    if profile.launcher == "slurm":
-        from jupytunnel.remote import jobs
-
-        if found is not None and found.asked_queue:
-            from jupytunnel.remote.slurm import Job
-
-            queued = found.queued if isinstance(found.queued, Job) else None
-            return jobs.start(master, timeout=timeout, tick=tick, queued=queued, asked=True)
-        return jobs.start(master, timeout=timeout, tick=tick)
-    launcher = launchers.for_profile(profile)
-    if launcher.name == "none":
-        raise not_startable(profile)
     deadline = time.monotonic() + timeout
     try:
         started, runtime_dir = _launch(master, launcher, home=home, timeout=timeout)
@@ -241,14 +297,16 @@ class _RefusedError(JupytunnelError):
     """The start script refused before launching anything."""
 
 
-def _launch(master: Master, launcher: launchers.Launcher, *, home: str, timeout: float) -> tuple[str, str | None]:
+def _launch(master: Master, launcher: launchers.ScriptLauncher, *, home: str, timeout: float) -> tuple[str, str | None]:
     """Run the start script; what it started, and the runtime dir the setup lines chose."""
     import secrets
 
     profile = master.profile
     token = secrets.token_hex(24)
     script = launcher.start_script(profile, sock=socket_for(profile, home))
-    result = master.run(script, timeout=timeout, stdin_text=token + "\n")
+    said = f"{MARK} started {DRY_PID if launcher.session(profile) is None else launcher.session(profile)}\n"
+    assume = runner.Assume(stdout=said, says=f"assume the {launcher.name} start launches Jupyter")
+    result = master.run(script, timeout=timeout, stdin_text=token + "\n", assume=assume)
     parsed = remote.parse_discovery(result.stdout)
     error = _marker(parsed.markers, "error")
     if error:
@@ -259,7 +317,7 @@ def _launch(master: Master, launcher: launchers.Launcher, *, home: str, timeout:
     return started, _marker(parsed.markers, "runtime")
 
 
-def _abort(master: Master, launcher: launchers.Launcher) -> None:
+def _abort(master: Master, launcher: launchers.ScriptLauncher) -> None:
     """A half-started server is worse than none: end it, whatever went wrong, even when the
     start script itself was cut off (it leaves a pid file or a named session)."""
     with contextlib.suppress(CommandError, KeyboardInterrupt):
@@ -278,7 +336,7 @@ def not_startable(profile: Profile) -> JupytunnelError:
 
 def wait_ready(
     master: Master,
-    launcher: launchers.Launcher,
+    launcher: launchers.ScriptLauncher,
     started: str,
     *,
     timeout: float,
@@ -292,9 +350,14 @@ def wait_ready(
     # where (tmux/screen run them inside the session), ask the Jupyter CLI now and then.
     cli_every = CLI_POLL_INTERVAL if profile.setup and runtime_dir is None else None
     next_cli = time.monotonic() + (cli_every or 0)
+    ready = assume_found(
+        profile, running=True, says="poll until its runtime file appears (every 0.1 s, up to --timeout)"
+    )
     while True:
         left = max(MIN_CALL_TIME, deadline - time.monotonic())
-        found = discover(master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left))
+        found = discover(
+            master, extra=probe, runtime_dir=runtime_dir, timeout=min(ROUND_TRIP_TIMEOUT, left), assume=ready
+        )
         chosen = _marker(found.markers, "port")  # remote_port = "auto": what the start chose
         if profile.remote_port == "auto" and chosen and chosen.isdigit():
             profile = profile._replace(remote_port=int(chosen))
@@ -327,36 +390,42 @@ def wait_ready(
 
 
 def stop(master: Master, server: ServerInfo, *, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop ``server``, the profile's (a batch profile: its job goes)."""
+    place_of(master.profile).stop(master, timeout=timeout, server=server)
+
+
+def stop_profiles(master: Master, *, timeout: float = STOP_TIMEOUT) -> Stopped:
+    """Stop the profile's server, whatever its place (a batch job: cancelled, running or
+    still pending); what was stopped, nothing when none ran."""
+    return place_of(master.profile).stop(master, timeout=timeout, server=None)
+
+
+def stop_on_host(master: Master, *, timeout: float = STOP_TIMEOUT, server: ServerInfo | None = None) -> Stopped:
+    """``jupyter server stop``, then verified signals, and the launcher's session."""
     profile = master.profile
-    if profile.launcher == "slurm":
-        stop_job(master)
-        return
-    launcher = launchers.for_profile(profile)
-    script = remote.stop_script(profile, server, session=launcher.session(profile), multiplexer=launcher.name)
-    result = master.run(script, timeout=timeout)
-    from jupytunnel import state
-
-    state.forget_server(profile.name)
-    if f"{remote.MARK} stopped" not in result.stdout:
+    if server is None:
+        assume = assume_found(profile, running=True, says="assume the profile's server runs")
+        server = find(master, timeout=min(timeout, ROUND_TRIP_TIMEOUT), cli_timeout=timeout, assume=assume).server
+        if server is None:
+            return Stopped()
+    launcher = launchers.scripted(profile)  # None: started by hand; no session of ours to end
+    session = launcher.session(profile) if launcher is not None else None
+    script = remote.stop_script(profile, server, session=session, multiplexer=launcher.name if launcher else "")
+    result = master.run(script, timeout=timeout, assume=runner.Assume(stdout=f"{MARK} stopped\n"))
+    forget(profile)
+    if f"{MARK} stopped" not in result.stdout:
         raise JupytunnelError(f"could not stop the server on {profile.host}: {ssh_message(result.stderr)}")
-
-
-def stop_job(master: Master) -> str | None:
-    """Cancel a Slurm profile's job, running or still pending; the id, None if none."""
-    from jupytunnel import state
-    from jupytunnel.remote import jobs
-
-    cancelled = jobs.cancel(master)
-    state.forget_server(master.profile.name)
-    return cancelled
+    return Stopped(pid=server.pid)
 
 
 def logs(master: Master, lines: int) -> str:
-    if master.profile.launcher == "slurm":
-        from jupytunnel.remote import jobs
+    """The last ``lines`` of the server's log (a batch job: its output)."""
+    return place_of(master.profile).logs(master, lines)
 
-        return jobs.logs(master, lines)
-    result = master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT)
+
+def logs_on_host(master: Master, lines: int) -> str:
+    assume = runner.Assume(stdout="(the log's last lines)\n")
+    result = master.run(remote.logs_script(master.profile.name, lines), timeout=ROUND_TRIP_TIMEOUT, assume=assume)
     if result.returncode == SSH_FAILED:
         raise JupytunnelError(f"ssh to {master.profile.host} failed: {ssh_message(result.stderr)}")
     if result.returncode == remote.NO_LOG:
@@ -369,6 +438,4 @@ def logs(master: Master, lines: int) -> str:
 
 def follow_logs(master: Master, lines: int) -> int:
     """Stream the server's log through ``master`` until Ctrl-C; ssh's exit code."""
-    from jupytunnel import runner
-
-    return runner.stream(master.remote_argv(remote.follow_logs_script(master.profile.name, lines)))
+    return place_of(master.profile).follow_logs(master, lines)

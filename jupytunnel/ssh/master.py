@@ -122,8 +122,11 @@ class Master(NamedTuple):
             forward=forward,
         )
 
-    def run(self, script: str, *, timeout: float, stdin_text: str | None = None) -> runner.Result:
-        return runner.run(self.remote_argv(script), timeout=timeout, stdin_text=stdin_text)
+    def run(
+        self, script: str, *, timeout: float, stdin_text: str | None = None, assume: runner.Assume | None = None
+    ) -> runner.Result:
+        """Run ``script`` on the remote; a dry run records it and gives back ``assume``."""
+        return runner.run(self.remote_argv(script), timeout=timeout, stdin_text=stdin_text, assume=assume)
 
     def pid(self) -> int | None:
         """The master's PID if it answers on its socket (the native ``-O check``)."""
@@ -158,23 +161,31 @@ class Master(NamedTuple):
     def remove_stale_socket(self) -> None:
         """A master killed by SIGKILL leaves its socket; a new master on that path would
         print "disabling multiplexing" and leave an ssh nobody can control."""
+        if runner.dry_run():
+            return  # a dry run opened no master, and removes nothing
         with contextlib.suppress(FileNotFoundError):
             self.control_path.unlink()
 
 
 def master_for(profile: Profile) -> Master:
-    paths.ensure_private_dir(paths.runtime_dir())
+    if not runner.dry_run():  # a dry run creates no folder
+        paths.ensure_private_dir(paths.runtime_dir())
     return Master(profile, control_path(profile.name))
 
 
 def start_master(
-    master: Master, *, forward: str | None, persist: str = "yes", command: str | None = None
+    master: Master,
+    *,
+    forward: str | None,
+    persist: str = "yes",
+    command: str | None = None,
+    assume: runner.Assume | None = None,
 ) -> runner.Forking:
     """Start the background master; authentication prompts reach the terminal first.
 
     Returns at once: ``finish_master`` waits for it, so the caller can work meanwhile.
     ``command``: run in the master's first session; its output comes back from
-    ``finish_master``.
+    ``finish_master`` (a dry run: ``assume``'s).
     """
     argv = sshargs.tunnel_argv(
         master.profile,
@@ -185,7 +196,9 @@ def start_master(
         persist=persist,
         command=command,
     )
-    return runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name), capture=command is not None)
+    # A dry run writes no log (nor the folder it goes in).
+    log = paths.tunnels_dir() / "ssh.log" if runner.dry_run() else state.ssh_log_path(master.profile.name)
+    return runner.Forking(argv, log_path=log, capture=command is not None, assume=assume)
 
 
 SSH_FAILED = 255  # ssh's own exit code for its own failures; others are the command's
@@ -198,7 +211,8 @@ def finish_master(master: Master, started: runner.Forking, *, timeout: float) ->
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
     finally:
-        state.prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
+        if not runner.dry_run():
+            state.prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
     if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
             f"ssh to {master.profile.host} failed (exit {result.returncode}): "
@@ -232,6 +246,7 @@ def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
 
     The temporary one has a socket of its own (``cm-HASH.tPID``), so a ``connect`` running
     meanwhile never mistakes it for an orphan, and we never close a master we did not open.
+    In a dry run its start and its exit are recorded, and no socket is looked for.
     """
     master = master_for(profile)
     if master.pid() is not None:
@@ -255,17 +270,20 @@ def _temporary(master: Master) -> Master:
 
 
 @contextlib.contextmanager
-def session(profile: Profile, script: str, *, timeout: float) -> Iterator[tuple[Master, runner.Result, bool]]:
+def session(
+    profile: Profile, script: str, *, timeout: float, assume: runner.Assume | None = None
+) -> Iterator[tuple[Master, runner.Result, bool]]:
     """``temporary_master`` that runs ``script`` first: through the live master, or in the
     temporary master's first session (the handshake and the round trip cost one process, as
     in ``connect``). Yields (master, the script's result, whether the master is the live one).
+    ``assume``: the script's output in a dry run.
     """
     master = master_for(profile)
     if master.pid() is not None:
-        yield master, master.run(script, timeout=timeout), True
+        yield master, master.run(script, timeout=timeout, assume=assume), True
         return
     temp = _temporary(master)
-    started = start_master(temp, forward=None, persist=TEMPORARY_PERSIST, command=script)
+    started = start_master(temp, forward=None, persist=TEMPORARY_PERSIST, command=script, assume=assume)
     try:
         try:
             first = finish_master(temp, started, timeout=timeout)
