@@ -511,7 +511,7 @@ def _server_step(
         try:
             srv = server.start(master, home=found.home, timeout=_left(deadline), tick=tick, found=found)
         except JupytunnelError as exc:
-            raise _dry_end_or(exc, started=True) from None
+            raise _dry_end_or(exc) from None
         undo.callback(_stop_started, master, srv)
     if forward is not None and forward != _forward_to(profile, port, srv, found.home):
         master.cancel_forward(forward)  # the remembered server's, which did not answer
@@ -522,18 +522,15 @@ def _server_step(
     return _Served(srv, port, started=started, ready=False)
 
 
-def _dry_end_or(exc: JupytunnelError, *, started: bool = False) -> JupytunnelError:
-    """``exc``, or in a dry run the end of it: a dry run takes the discovery to find no server,
-    and what a start printed (the server it started) is an answer it does not get; so it
-    stops here and says why."""
+def _dry_end_or(exc: JupytunnelError) -> JupytunnelError:
+    """``exc``, or in a dry run the end of it: a dry run takes the discovery to find no
+    server, and what a start prints (the server it started) is an answer it does not get;
+    so it stops here and says why."""
     from jupytunnel import runner
 
     if not runner.dry_run():
         return exc
-    if started:
-        runner.note(f"the dry run ends here: what follows depends on the start's answer, which it does not get ({exc})")
-    else:
-        runner.note(f"a real run that finds no server ends here: {exc}")
+    runner.note(f"the dry run ends here (it takes the discovery to find no server, and gets no start's answer): {exc}")
     return DryRunEndedError(str(exc))
 
 
