@@ -146,6 +146,8 @@ def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
         (["profile", "add", "ok", "--host", "-oProxyCommand=evil"], 2, "starts with '-'"),
         (["profile", "add", "ok", "--host", "h", "--transport", "udp"], 2, "'tcp', 'socket'"),
         (["connect", "aura", "--local-port", "http"], 2, "--local-port"),
+        (["disconnect", "--all", "--stop-server"], 2, "--stop-server needs a profile name"),
+        (["disconnect"], 2, "give a profile name or --all"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragment: str) -> None:
