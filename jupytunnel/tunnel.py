@@ -823,16 +823,21 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
 
 def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: float) -> bool:
     """Stop the profile's server (or cancel its job); whether there was one."""
+    from jupytunnel import runner
     from jupytunnel.errors import CommandError
     from jupytunnel.ssh.master import Master, temporary_master
 
     try:
         if live:
-            return _stop_through(Master(profile, master.control_path), timeout)
-        with temporary_master(profile, timeout=timeout) as tmp:
-            return _stop_through(tmp, timeout)
+            stopped = _stop_through(Master(profile, master.control_path), timeout)
+        else:
+            with temporary_master(profile, timeout=timeout) as tmp:
+                stopped = _stop_through(tmp, timeout)
     except CommandError as exc:
         raise JupytunnelError(f"{profile.host} did not answer within {seconds(timeout)} s ({exc})") from None
+    if runner.dry_run() and not stopped:
+        runner.note("a dry run takes the discovery to find no server; a server found there is stopped next")
+    return stopped
 
 
 def _stop_through(master: Master, timeout: float) -> bool:
