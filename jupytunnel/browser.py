@@ -30,8 +30,14 @@ def open_url(url: str, profile: str) -> bool:
     """
     import webbrowser
 
-    paths.ensure_private_dir(paths.runtime_dir())
+    from jupytunnel import runner
+
     target = redirect_file(profile)
+    if runner.dry_run():
+        shown = url.partition("?token=")[0] + ("?token=…" if "?token=" in url else "")
+        runner.note(f"open {shown} in the browser ($BROWSER honoured), through the private page {target}")
+        return True
+    paths.ensure_private_dir(paths.runtime_dir())
     safe = html.escape(url, quote=True)
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'

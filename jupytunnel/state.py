@@ -106,7 +106,27 @@ def record_path(profile: str) -> Path:
 
 
 def ssh_log_path(profile: str) -> Path:
+    if _dry():  # no ssh runs, so no log: the folder is not made either
+        return paths.tunnels_dir() / f"{record_path(profile).stem}.ssh.log"
     return paths.ensure_state_dir(paths.tunnels_dir()) / f"{record_path(profile).stem}.ssh.log"
+
+
+def _dry(note: str = "") -> bool:
+    """In a dry run (the runner's mode): say ``note`` (what would be written) and write
+    nothing. Every writer here asks, so the real code can run as its own dry run."""
+    from jupytunnel import runner  # imported already by every command that writes state
+
+    if not runner.dry_run():
+        return False
+    _note_if(bool(note), note)
+    return True
+
+
+def _note_if(said: bool, note: str) -> None:
+    if said:
+        from jupytunnel import runner
+
+        runner.note(note)
 
 
 def prune_ssh_log(profile: str) -> None:
@@ -144,11 +164,17 @@ def load_all() -> list[TunnelRecord]:
 def save(record: TunnelRecord) -> None:
     from jupytunnel.fsutil import atomic_write
 
+    if _dry(f"write the tunnel record {record_path(record.profile)} (0600)"):
+        return
     paths.ensure_state_dir(paths.tunnels_dir())
     atomic_write(record_path(record.profile), record.to_json())
 
 
 def remove(profile: str) -> None:
+    path = record_path(profile)
+    if _dry():
+        _note_if(path.exists(), f"remove the tunnel record {path}")
+        return
     with contextlib.suppress(FileNotFoundError):
         record_path(profile).unlink()
 
@@ -201,11 +227,16 @@ def load_server(profile: str) -> RememberedServer | None:
 def save_server(profile: str, known: RememberedServer) -> None:
     from jupytunnel.fsutil import atomic_write
 
+    if _dry(f"remember the server in {server_path(profile)} (0600)"):
+        return
     folder = paths.ensure_state_dir(paths.state_dir() / "servers")
     atomic_write(folder / f"{record_path(profile).stem}.json", known.to_json())
 
 
 def forget_server(profile: str) -> None:
+    if _dry():
+        _note_if(server_path(profile).exists(), f"forget the remembered server {server_path(profile)}")
+        return
     with contextlib.suppress(FileNotFoundError):
         server_path(profile).unlink()
 
@@ -236,6 +267,9 @@ def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     from jupytunnel.profiles import validate_name
 
     validate_name(profile)
+    if _dry():  # a dry run changes nothing that another connect could trip over: no lock
+        yield
+        return
     folder = paths.ensure_state_dir(paths.locks_dir())
     with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
         yield

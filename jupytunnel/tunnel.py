@@ -12,7 +12,7 @@ from jupytunnel.errors import JupytunnelError, seconds
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
-    import socket
+    from collections.abc import Iterator
 
     from jupytunnel import runner
     from jupytunnel.profiles import Profile
@@ -39,11 +39,6 @@ def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
     base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
     query = f"?token={server.token}" if server.token else ""
     return f"http://127.0.0.1:{port}{base}{path}{query}"
-
-
-def hide_token(url: str) -> str:
-    head, sep, _ = url.partition("?token=")
-    return f"{head}{sep}…" if sep else url
 
 
 def choose_port(profile: Profile, requested: LocalPort | None) -> int:
@@ -259,10 +254,17 @@ def _socket_names() -> dict[str, str]:
 
 def teardown(record: TunnelRecord | None, master: Master) -> None:
     """End a master we started: ``-O exit``, then verified signals. Never anything else."""
+    from jupytunnel import runner
+
     if record is None and master.control_path.exists():
         record = socket_record(master.ctl)  # an orphan: proven ours by its socket and command line
-    if master.control_path.exists() and master.pid() is not None:
+    live = master.control_path.exists() and master.pid() is not None
+    if live:
         master.exit()
+    if runner.dry_run():  # the master stays: no signal, the socket kept
+        if live and record is not None:
+            runner.note(f"then, only while pid {record.pid} is still the master we started: SIGTERM, SIGKILL")
+        return
     gone = record is None or procs.wait_gone(record.pid, record.create_time, timeout=MASTER_EXIT_WAIT)
     if record is not None and not gone:
         procs.terminate_verified(record.pid, record.create_time, record.control_path)
@@ -275,9 +277,16 @@ def connect(
     local_port: LocalPort | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     start_server: bool = True,
-    tick: Callable[[], None] = lambda: None,
+    tick: Callable[..., None] = lambda *_: None,
+    say: Callable[[str], None] = lambda _: None,
 ) -> Connected:
-    """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server."""
+    """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server.
+
+    ``tick``: called while a server starts (a spinner); ``say``: one line for the user (a
+    Slurm job that ended and is submitted again). In a dry run (the runner's mode) the same
+    code runs with the commands recorded; a step whose course depends on an answer the dry
+    run did not get ends it (``DryRunEndedError``).
+    """
     from jupytunnel.ssh.master import master_for
 
     deadline = time.monotonic() + timeout
@@ -298,19 +307,35 @@ def connect(
             state.remove(profile.name)
         elif master.control_path.exists():
             teardown(None, master)  # a socket without a record: ours, but orphaned
-        return _connect_new(profile, master, local_port, deadline, start_server, tick)
+        return _connect_new(profile, master, local_port, deadline, start_server=start_server, tick=tick, say=say)
+
+
+class DryRunEndedError(JupytunnelError):
+    """A dry run reached a step whose course depends on an answer it did not get (what the
+    discovery found, what a start printed): what it printed so far is all it can show."""
 
 
 def _server_answers(record: TunnelRecord) -> bool:
-    """One request through the live tunnel (a few ms): is Jupyter still behind it?"""
-    from jupytunnel import httpcheck
+    """One request through the live tunnel (a few ms): is Jupyter still behind it? (A read
+    of what is there: it is made in a dry run too.)"""
+    from jupytunnel import httpcheck, runner
 
+    if runner.dry_run():
+        runner.note(f"GET http://127.0.0.1:{record.local_port}{record.base_url}api/status through the live tunnel")
     token = record.url.partition("?token=")[2]
     return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=TUNNEL_REQUEST_TIMEOUT)
 
 
 def _verified_master(master: Master) -> tuple[int, float]:
     """The PID of the master we just started, proven by psutil (uid, control path)."""
+    from jupytunnel import runner
+
+    if runner.dry_run():  # no master, no PID: the check is said, not made
+        runner.note(
+            "the master's PID, asked on its control socket (what ssh -O check asks), "
+            "proven ours by its start time and command line"
+        )
+        return 0, 0.0
     pid = master.pid() or master.check_pid_with_ssh()
     created = procs.create_time(pid) if pid else None
     if pid is None or created is None or not procs.is_our_master(pid, created, master.ctl):
@@ -334,13 +359,52 @@ def _no_server(profile: Profile) -> JupytunnelError:
     )
 
 
+# --- connect as a transaction --------------------------------------------------------------
+# ``_connect_new`` runs three steps, each registering its undo on one ExitStack as soon as
+# there is something to undo: the master (ended by verified PID), the server this connect
+# started (stopped; a Slurm job cancelled), the record (removed). Any exception on the way
+# (an error, a time-out, Ctrl-C, SIGTERM: see ``_sigterm_raises``) unwinds them in reverse;
+# on success ``pop_all`` keeps everything. A new step is one more callback.
+
+
+class _Opened(NamedTuple):
+    """Step 1's result: the master, up, with its first forward (if the far end was known)."""
+
+    first: runner.Result  # its first session's output: the discovery, unless a server was remembered
+    port: int
+    forward: str | None
+    record: TunnelRecord  # the record so far: the master's PID, no server yet
+
+
+class _CloseMaster:
+    """The master's undo: end it by its recorded PID once known, else found by its socket."""
+
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.record: TunnelRecord | None = None
+
+    def __call__(self) -> None:
+        teardown(self.record, self.master)
+
+
+class _Served(NamedTuple):
+    """Step 2's result: the server and the local port forwarded to it."""
+
+    server: ServerInfo
+    port: int
+    started: bool  # this connect started it
+    ready: bool  # it answered already (the remembered server's first request)
+
+
 def _connect_new(
     profile: Profile,
     master: Master,
     local_port: LocalPort | None,
     deadline: float,
+    *,
     start_server: bool,
-    tick: Callable[[], None],
+    tick: Callable[..., None],
+    say: Callable[[str], None],
 ) -> Connected:
     from jupytunnel import remote
 
@@ -352,67 +416,174 @@ def _connect_new(
     # files: no second ssh, no second round trip.
     command = None if known else remote.discovery_script(remote.discovery_extra(profile))
     auto = (local_port if local_port is not None else profile.local_port) == "auto"
-    record: TunnelRecord | None = None
-    started: ServerInfo | None = None
-    try:
-        first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
-        from jupytunnel import httpcheck
-        from jupytunnel.remote import server
-
-        pid, created = _verified_master(master)
-        # The token goes only to our own forward: the listener on the port must be our master.
-        probe = _ask_known(known, port, deadline) if known and procs.our_listeners([(pid, port)])[0] else None
-        record = TunnelRecord(
-            profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
-            local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
+    with _sigterm_raises(), contextlib.ExitStack() as undo:
+        opened = _open_step(undo, profile, master, port, known, command, deadline, auto=auto)
+        served = _server_step(
+            undo, profile, master, opened, known, deadline, discovered=command is not None,
+            start_server=start_server, tick=tick, say=say, auto=auto,
         )  # fmt: skip
-        srv = probe[0] if probe and httpcheck.answered_ok(probe[1]) else None
-        ready = srv is not None
-        if srv is None:
-            # Discovery came with the master's first session, or (the remembered server did
-            # not answer) is done now, through the master.
-            found = server.find(
-                master,
-                discovered=remote.parse_discovery(first.stdout) if command else None,
-                timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT),
-                cli_timeout=_left(deadline),
-            )
-            srv = found.server
-            if found.ended is not None and start_server:
-                import sys
+        record = _publish_step(undo, profile, opened.record, served, deadline)
+        undo.pop_all()  # done: nothing is undone
+    return Connected(record, reused=False, started_server=served.started, job=job_info(record))
 
-                print(f"jupytunnel: {profile.name}: {found.ended}; submitting a new one", file=sys.stderr, flush=True)
-            if srv is None:
-                if not start_server or profile.launcher == "none":
-                    raise _no_server(profile)  # noqa: TRY301 - the cleanup below applies to it too
-                srv = started = server.start(master, home=found.home, timeout=_left(deadline), tick=tick, found=found)
-            if forward is not None and forward != _forward_to(profile, port, srv, found.home):
-                master.cancel_forward(forward)  # the remembered server's, which did not answer
-                forward = None
-            if forward is None:
-                port = _add_forward(profile, master, port, srv, found.home, auto=auto)
-        classic = profile.is_classic_notebook or srv.classic
-        if srv.ui is None:  # the page this server served last time: the record is then final
-            srv = srv._replace(ui=_page_known(profile, srv))
-        record = record._replace(
-            local_port=port,
-            url=local_url(port, srv, classic=classic),
-            remote=f"{profile.host}:{srv.endpoint}",
-            server_pid=srv.pid,
-            base_url=srv.base_url,
-            job=srv.job,
-            node=srv.node,
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM (a service manager, ``timeout``, a closed session) unwinds the transaction as
+    Ctrl-C does, instead of leaving a master and a half-started server behind."""
+    import signal
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding program): its own handling applies
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _open_step(
+    undo: contextlib.ExitStack,
+    profile: Profile,
+    master: Master,
+    port: int,
+    known: ServerInfo | None,
+    command: str | None,
+    deadline: float,
+    *,
+    auto: bool,
+) -> _Opened:
+    """Step 1: start the master (its first session runs ``command``) and prove its PID.
+    Undo: end it; registered before it starts, so a master cut off mid-handshake goes too."""
+    from jupytunnel import runner
+
+    close = _CloseMaster(master)
+    undo.callback(close)
+    if command is not None and runner.dry_run():
+        runner.note("a dry run takes the master's first session (the discovery) to find no server")
+    first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
+    pid, created = _verified_master(master)
+    close.record = TunnelRecord(
+        profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
+        local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
+    )  # fmt: skip
+    return _Opened(first, port, forward, close.record)
+
+
+def _server_step(
+    undo: contextlib.ExitStack,
+    profile: Profile,
+    master: Master,
+    opened: _Opened,
+    known: ServerInfo | None,
+    deadline: float,
+    *,
+    discovered: bool,
+    start_server: bool,
+    tick: Callable[..., None],
+    say: Callable[[str], None],
+    auto: bool,
+) -> _Served:
+    """Step 2: the server (the remembered one if it answers, else found, else started) and
+    the forward to it. Undo: stop the server this connect started (a job: cancelled)."""
+    from jupytunnel import remote
+    from jupytunnel.remote import server
+
+    port, forward = opened.port, opened.forward
+    # The token goes only to our own forward: the listener on the port must be our master.
+    if known is not None and _known_answers(known, port, opened.record.pid, deadline):
+        return _Served(known, port, started=False, ready=True)
+    # Discovery came with the master's first session, or (the remembered server did not
+    # answer) is done now, through the master.
+    found = server.find(
+        master,
+        discovered=remote.parse_discovery(opened.first.stdout) if discovered else None,
+        timeout=_left(deadline, server.ROUND_TRIP_TIMEOUT),
+        cli_timeout=_left(deadline),
+    )
+    srv = found.server
+    if found.ended is not None and start_server:
+        say(f"{profile.name}: {found.ended}; submitting a new one")
+    started = srv is None
+    if srv is None:
+        if not start_server:
+            raise _dry_end_or(_no_server(profile))
+        try:
+            srv = server.start(master, home=found.home, timeout=_left(deadline), tick=tick, found=found)
+        except JupytunnelError as exc:
+            raise _dry_end_or(exc) from None
+        undo.callback(_stop_started, master, srv)
+    if forward is not None and forward != _forward_to(profile, port, srv, found.home):
+        master.cancel_forward(forward)  # the remembered server's, which did not answer
+        forward = None
+    if forward is None:
+        # Added to the live master: its exit (step 1's undo) takes it away with it.
+        port = _add_forward(profile, master, port, srv, found.home, auto=auto)
+    return _Served(srv, port, started=started, ready=False)
+
+
+def _dry_end_or(exc: JupytunnelError) -> JupytunnelError:
+    """``exc``, or in a dry run the end of it: a dry run takes the discovery to find no
+    server, and what a start prints (the server it started) is an answer it does not get;
+    so it stops here and says why."""
+    from jupytunnel import runner
+
+    if not runner.dry_run():
+        return exc
+    runner.note(f"the dry run ends here (it takes the discovery to find no server, and gets no start's answer): {exc}")
+    return DryRunEndedError(str(exc))
+
+
+def _stop_started(master: Master, srv: ServerInfo) -> None:
+    """Step 2's undo: a server this connect started is stopped (best effort: the rest of the
+    undo runs whatever happens here)."""
+    from jupytunnel.remote import server
+
+    with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
+        server.stop(master, srv)
+
+
+def _publish_step(
+    undo: contextlib.ExitStack, profile: Profile, record: TunnelRecord, served: _Served, deadline: float
+) -> TunnelRecord:
+    """Step 3: the record, saved as soon as it names the server (``status`` and ``disconnect``
+    see the tunnel while Jupyter gets ready), then settled. Undo: remove it."""
+    srv = served.server
+    classic = profile.is_classic_notebook or srv.classic
+    if srv.ui is None:  # the page this server served last time: the record is then final
+        srv = srv._replace(ui=_page_known(profile, srv))
+    record = record._replace(
+        local_port=served.port,
+        url=local_url(served.port, srv, classic=classic),
+        remote=f"{profile.host}:{srv.endpoint}",
+        server_pid=srv.pid,
+        base_url=srv.base_url,
+        job=srv.job,
+        node=srv.node,
+    )
+    undo.callback(state.remove, profile.name)  # before the write: an interrupted write is undone too
+    state.save(record)
+    return _settle(profile, record, srv, ready=served.ready, deadline=deadline)
+
+
+def _known_answers(known: ServerInfo, port: int, pid: int, deadline: float) -> bool:
+    """The remembered server answers our one request (with its token) through our master."""
+    from jupytunnel import httpcheck, runner
+
+    if runner.dry_run():
+        runner.note(
+            f"GET http://127.0.0.1:{port}{known.base_url}api/status with the remembered server's token, if our "
+            "master holds the port; a dry run takes it to answer 200 (else the discovery runs through the master)"
         )
-        state.save(record)
-        record = _settle(profile, record, srv, ready=ready, deadline=deadline)
-    except BaseException:
-        if started is not None:
-            with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
-                server.stop(master, started)
-        teardown(record, master)
-        state.remove(profile.name)
-        raise
-    return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
+        return True
+    if not procs.our_listeners([(pid, port)])[0]:
+        return False
+    return httpcheck.answered_ok(httpcheck.send(port, known.base_url, known.token, timeout=min(10.0, _left(deadline))))
 
 
 _PORT_TRIES = 5
@@ -476,16 +647,22 @@ def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, h
 def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: bool, deadline: float) -> TunnelRecord:
     """Wait until the server answers (unless it did already); remember it; mark a server
     that asks for a password."""
+    from jupytunnel import runner
     from jupytunnel.remote import server
 
-    if not ready:
+    if not ready and runner.dry_run():
+        runner.note(
+            f"GET http://127.0.0.1:{record.local_port}{srv.base_url}api/status until it answers 200 (within "
+            "--timeout); then which page it serves (lab, tree), and whether it asks for a password"
+        )
+    elif not ready:
         _wait_ready(profile, record.local_port, srv, deadline)
         if not srv.token and not srv.password and _asks_password(record.local_port, srv):
             srv = srv._replace(password=True)
         if srv.ui is None:
             srv = srv._replace(ui=_served_page(record.local_port, srv, classic=profile.is_classic_notebook))
-        if state.load_server(profile.name) != state.RememberedServer(srv, server.route(profile)):
-            server.remember(profile, srv)  # only when it changed: each write is synced to disk
+    if not ready and state.load_server(profile.name) != state.RememberedServer(srv, server.route(profile)):
+        server.remember(profile, srv)  # only when it changed: each write is synced to disk
     fresh = record._replace(
         password=srv.password,
         url=local_url(record.local_port, srv, classic=profile.is_classic_notebook or srv.classic),
@@ -584,15 +761,6 @@ def _matches(profile: Profile, known: ServerInfo) -> bool:
     return place_of(profile).matches(profile, known)
 
 
-def _ask_known(known: ServerInfo | None, port: int, deadline: float) -> tuple[ServerInfo, socket.socket | None] | None:
-    """Send one request, with its token, to the server this profile reached last time."""
-    if known is None:
-        return None
-    from jupytunnel import httpcheck
-
-    return known, httpcheck.send(port, known.base_url, known.token, timeout=min(10.0, _left(deadline)))
-
-
 def _left(deadline: float, cap: float = 3600.0) -> float:
     """What is left of the caller's --timeout (at least 1 s, at most ``cap``)."""
     return max(1.0, min(cap, deadline - time.monotonic()))
@@ -649,16 +817,21 @@ def _stub(name: str, record: TunnelRecord | None) -> Profile:
 
 def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: float) -> bool:
     """Stop the profile's server (or cancel its job); whether there was one."""
+    from jupytunnel import runner
     from jupytunnel.errors import CommandError
     from jupytunnel.ssh.master import Master, temporary_master
 
     try:
         if live:
-            return _stop_through(Master(profile, master.control_path), timeout)
-        with temporary_master(profile, timeout=timeout) as tmp:
-            return _stop_through(tmp, timeout)
+            stopped = _stop_through(Master(profile, master.control_path), timeout)
+        else:
+            with temporary_master(profile, timeout=timeout) as tmp:
+                stopped = _stop_through(tmp, timeout)
     except CommandError as exc:
         raise JupytunnelError(f"{profile.host} did not answer within {seconds(timeout)} s ({exc})") from None
+    if runner.dry_run() and not stopped:
+        runner.note("a dry run takes the discovery to find no server; a server found there is stopped next")
+    return stopped
 
 
 def _stop_through(master: Master, timeout: float) -> bool:
@@ -712,23 +885,11 @@ def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
 
 
 class Status(NamedTuple):
+    """One tunnel as ``status`` sees it (``cli.render.status_dict`` prints it)."""
+
     record: TunnelRecord
     state: str
     job: dict[str, str | None] | None = None
-
-    def to_dict(self, *, show_token: bool) -> dict[str, object]:
-        rec = self.record
-        return {
-            "profile": rec.profile,
-            "state": self.state,
-            "url": rec.url if show_token else hide_token(rec.url),
-            "local_port": rec.local_port,
-            "remote": rec.remote,
-            "pid": rec.pid,
-            "uptime": round(time.time() - rec.started_at, 1) if self.state == "up" else None,
-            "control_path": rec.control_path,
-            "job": self.job,
-        }
 
 
 def status(name: str | None = None) -> list[Status]:
@@ -744,70 +905,3 @@ def status(name: str | None = None) -> list[Status]:
         # A job that ended: the tunnel holds, but the job (and its Jupyter) is gone.
         out.append(Status(rec, "stale" if job is not None and job["state"] == "GONE" else checked, job))
     return out
-
-
-def plan_connect(profile: Profile, *, local_port: LocalPort | None = None) -> list[str]:
-    """What ``connect`` would run, one shell-quoted command a line (``#`` lines explain)."""
-    from jupytunnel import remote, runner
-    from jupytunnel.remote import launchers
-    from jupytunnel.ssh import args as sshargs
-    from jupytunnel.ssh.master import Master, config_file, control_path
-
-    ssh = runner.ssh_binary()
-    ctl = str(control_path(profile.name))
-    cfg = config_file()
-    from jupytunnel.remote import server
-
-    wanted = local_port if local_port is not None else profile.local_port
-    far = server.remote_port(profile)  # None: remote_port = "auto" and none remembered
-    port = wanted if isinstance(wanted, int) else far or server.JUPYTER_DEFAULT_PORT
-    lines: list[str] = []
-    if wanted == "auto":
-        lines.append(f"# local port: auto ({port} when free, else any free port)")
-    if far is None and profile.transport == "tcp":
-        lines.append("# remote port: auto (a free port chosen on the remote at start; forwarded once known)")
-    stub = Master(profile, control_path(profile.name))
-    # socket transport: the forward is added once the remote home is known (below)
-    slurm = profile.launcher == "slurm"
-    fwd = (
-        sshargs.forward_spec(local_port=port, remote_port=far)
-        if profile.transport == "tcp" and not slurm and far is not None
-        else None
-    )
-    lines.append("# the master; its first session reads the remote Jupyter runtime files")
-    master_argv = sshargs.tunnel_argv(
-        profile,
-        ssh=ssh,
-        control_path=ctl,
-        forward=fwd,
-        config_file=cfg,
-        command=remote.discovery_script(remote.discovery_extra(profile)),
-    )
-    lines.append(runner.display(master_argv))
-    lines.append("# the PID check speaks the control-socket protocol natively; the same as:")
-    lines.append(runner.display(stub.control_argv("check")))
-    if profile.setup and not slurm:
-        lines.append("# if none is found, ask Jupyter in the setup lines' environment:")
-        lines.append(runner.display(stub.remote_argv(remote.server_list_script(profile))))
-    lines.append("# if no server answers on the profile's port or socket, start one:")
-    if profile.launcher != "none":
-        sock = remote.socket_path("$HOME", profile.name) if profile.transport == "socket" else None
-        lines += launchers.plan_start(profile)
-        lines.append(runner.display(stub.remote_argv(launchers.start_script(profile, sock=sock))))
-    if slurm:
-        from jupytunnel.remote import slurm as batch
-
-        lines.append("# until the job runs and its server's runtime file appears (bounded by [slurm] wait):")
-        lines.append(runner.display(stub.remote_argv(remote.PRELUDE + batch.probe_script(profile, output_lines=15))))
-        lines.append("# then forward to the node's address (Slurm's NodeAddr) and the port Jupyter took there:")
-        node_fwd = sshargs.forward_spec(local_port=port, remote_port=0, remote_host="NODEADDR").rsplit(":", 1)[0]
-        node_fwd += ":PORT"
-        lines.append(runner.display(stub.control_argv("forward", node_fwd)))
-        lines.append("# on Ctrl-C, a time-out or a failed start, the job is cancelled:")
-        lines.append(runner.display(stub.remote_argv(batch.cancel_script(profile))))
-    if profile.transport == "socket":
-        home_sock = remote.socket_path("<remote home>", profile.name)
-        fwd = sshargs.forward_spec(local_port=port, remote_socket=home_sock)
-        lines.append(runner.display(stub.control_argv("forward", fwd)))
-    lines.append(f"# then GET http://127.0.0.1:{port}/api/status until it answers 200")
-    return lines

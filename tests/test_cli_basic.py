@@ -146,6 +146,8 @@ def test_profile_edit_keeps_old_file_when_invalid(tmp_path: Path) -> None:
         (["profile", "add", "ok", "--host", "-oProxyCommand=evil"], 2, "starts with '-'"),
         (["profile", "add", "ok", "--host", "h", "--transport", "udp"], 2, "'tcp', 'socket'"),
         (["connect", "aura", "--local-port", "http"], 2, "--local-port"),
+        (["disconnect", "--all", "--stop-server"], 2, "--stop-server needs a profile name"),
+        (["disconnect"], 2, "give a profile name or --all"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int, fragment: str) -> None:
@@ -215,7 +217,11 @@ def test_every_dry_run_prints_commands_and_runs_none(tmp_path: Path, args: list[
     out = run(tmp_path, "--dry-run", *args, env={"JUPYTUNNEL_SSH": str(spy)})
     assert out.returncode == 0, out.stderr
     commands = dry_run_commands(out.stdout)
-    assert commands
+    if args[0] == "disconnect":  # no tunnel: the real run runs nothing, and so does its dry run
+        assert commands == []
+        assert out.stdout == "# aura: no tunnel to close\n"
+    else:
+        assert commands
     for words in commands:
         assert words[0] == str(spy)
         assert words[-1] == "aura.example.org" or "aura.example.org" in words

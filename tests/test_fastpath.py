@@ -8,14 +8,16 @@ import pytest
 
 from jupytunnel import __main__ as entry
 from jupytunnel.cli import fastpath
-from jupytunnel.commands import connect, status, sync
+from jupytunnel.commands import sync
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """What each entry point passes on, its options parsed: connect and status go through
+    ``show_connect``/``show_status`` (the command and its output) from both."""
     seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-    monkeypatch.setattr(connect, "connect", lambda *a, **k: seen.append(("connect", a, k)))
-    monkeypatch.setattr(status, "status", lambda *a, **k: seen.append(("status", a, k)))
+    monkeypatch.setattr(fastpath, "show_connect", lambda *a, **k: seen.append(("connect", a, k)))
+    monkeypatch.setattr(fastpath, "show_status", lambda *a, **k: seen.append(("status", a, k)))
     monkeypatch.setattr(sync, "sync", lambda *a, **k: seen.append(("sync", a, k)))
     return seen
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -385,3 +386,36 @@ def test_remembered_server_replaced_by_another(rig: Rig, jt: JT) -> None:
     finally:
         jt.run("disconnect", "aura")
         kill_pid(second_pid)
+
+
+def test_sigterm_during_a_start_undoes_the_whole_connect(rig: Rig, jt: JT) -> None:
+    """SIGTERM (a closed session, a service manager) unwinds connect as Ctrl-C does: the
+    half-started server, the master and the record all go."""
+    from helpers import jupyter_on_port
+
+    starting = rig.home / ".local/state/jupytunnel/term.starting"
+    port = free_port()
+    jt.profile("term", remote_port=port, setup=["sleep 6.5"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupytunnel", "connect", "term", "--no-browser"],
+        env=jt.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(starting.exists, 40, "the remote start script to run")
+        masters = procs_with(str(jt.runtime_dir))
+        assert masters  # the master is up: there is something to undo
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert err.strip() == "jupytunnel: interrupted"
+    assert wait_gone(procs_with("jupytunnel-start-term")) == []
+    assert not starting.exists()
+    assert wait_gone(masters) == []
+    assert list(jt.runtime_dir.glob("cm-*")) == []
+    assert not (jt.state_dir / "tunnels" / "term.json").exists()
+    time.sleep(7.5)  # past the slow line: an unstopped start script would launch Jupyter now
+    assert jupyter_on_port(port) == []

@@ -3,14 +3,21 @@
 Importing Typer costs about 50 ms, a fifth of an OpenSSH handshake; ``connect`` of a
 running server must stay within 25 % of raw ``ssh -NfL``. So the forms that scripts and
 people type most (``--version``, ``status``, ``connect NAME`` with its plain flags) are
-parsed here and run the same functions (``jupytunnel.commands``) as the Typer commands.
-Anything else, including every error in the arguments, falls through to Typer, which owns
-help, usage errors and completion.
+parsed here and run the same functions as the Typer commands: ``show_connect`` and
+``show_status`` below (the command from ``jupytunnel.commands``, its output from
+``jupytunnel.cli.render``), which ``jupytunnel.cli.tunnel_cmd`` calls too. Anything else,
+including every error in the arguments, falls through to Typer, which owns help, usage
+errors and completion.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jupytunnel import __version__
+
+if TYPE_CHECKING:
+    from jupytunnel.tunnel import LocalPort
 
 _CONNECT_FLAGS = {
     "--no-browser": "no_browser", "--no-start": "no_start", "--json": "as_json", "--watch": "watch", "--save": "save",
@@ -41,12 +48,18 @@ def _status(args: list[str]) -> bool:
     if parsed is None or len(parsed[0]) > 1:
         return False
     names, opts = parsed
-    from jupytunnel.commands import status
-
-    status.status(
+    show_status(
         names[0] if names else None, as_json="as_json" in opts, show_token="show_token" in opts, wide="wide" in opts
     )
     return True
+
+
+def show_status(name: str | None, *, as_json: bool, show_token: bool, wide: bool) -> None:
+    """``status`` with its options parsed: the command, then its output."""
+    from jupytunnel.cli import render
+    from jupytunnel.commands import status
+
+    render.print_status(status.status(name), as_json=as_json, show_token=show_token, wide=wide)
 
 
 def _connect(args: list[str]) -> bool:
@@ -58,13 +71,51 @@ def _connect(args: list[str]) -> bool:
         timeout = float(opts["timeout"]) if "timeout" in opts else None
     except ValueError:
         return False  # Typer words the error
-    from jupytunnel.commands import connect
+    from jupytunnel.cli.parse import parse_local_port, parse_timeout
 
-    connect.connect(
-        names[0], local_port=opts.get("local_port"), no_browser="no_browser" in opts, no_start="no_start" in opts,
-        as_json="as_json" in opts, timeout=timeout, watch="watch" in opts, save="save" in opts,
+    show_connect(
+        names[0], local_port=parse_local_port(opts.get("local_port")),
+        timeout=parse_timeout(timeout) if timeout is not None else None, browser="no_browser" not in opts,
+        start_server="no_start" not in opts, as_json="as_json" in opts, watch="watch" in opts, save="save" in opts,
     )  # fmt: skip
     return True
+
+
+def show_connect(
+    name: str,
+    *,
+    local_port: LocalPort | None,
+    timeout: float | None,
+    browser: bool,
+    start_server: bool,
+    as_json: bool,
+    watch: bool,
+    save: bool,
+) -> None:
+    """``connect`` with its options parsed: the command (with a spinner while a server
+    starts), its output, then ``--watch``. A dry run prints the steps as they are recorded."""
+    import contextlib
+
+    from jupytunnel import runner
+    from jupytunnel.cli import render
+    from jupytunnel.commands import connect
+
+    dry = runner.dry_run()
+    spinner = render.Spinner()
+    with runner.recording(render.print_step) if dry else contextlib.nullcontext():
+        try:
+            outcome = connect.connect(
+                name, local_port=local_port, timeout=timeout, start_server=start_server, browser=browser,
+                save=save, tick=spinner, say=render.note,
+            )  # fmt: skip
+        finally:
+            spinner.clear()
+        render.print_connected(outcome, as_json=as_json, dry=dry)
+        if watch and outcome.connected is not None:
+            connect.watch(
+                outcome.profile, local_port, outcome.timeout, start_server=start_server,
+                url=outcome.connected.record.url, say=render.say, show_url=lambda url: print(url, flush=True),
+            )  # fmt: skip
 
 
 def _sync(args: list[str]) -> bool:

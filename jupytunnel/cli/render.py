@@ -1,4 +1,5 @@
-"""Output for people and for scripts: JSON, tables (rich on a colour terminal), dry-run lines.
+"""Output for people and for scripts: JSON, tables (rich on a colour terminal), dry-run lines,
+and what ``connect``, ``status``, ``disconnect`` and ``open`` print.
 
 Free of Typer, so the fast path (``jupytunnel.cli.fastpath``) can print without importing it.
 """
@@ -7,7 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jupytunnel import runner
+    from jupytunnel.commands.connect import Outcome
+    from jupytunnel.hosts import Destination
+    from jupytunnel.state import TunnelRecord
+    from jupytunnel.tunnel import Status
 
 
 def print_json(data: Any) -> None:  # noqa: ANN401 - any JSON-serialisable value
@@ -148,3 +156,162 @@ def _no_color() -> bool:
 def dry_run_lines(lines: list[str]) -> None:
     for line in lines:
         print(line)
+
+
+def print_step(step: runner.Step) -> None:
+    """One step of a dry run on stdout: a command (POSIX quoting), or a ``#`` note."""
+    print(step.text(), flush=True)
+
+
+def print_result(lines: list[str], *, dry: bool) -> None:
+    """A command's result lines; in a dry run as notes (what a real run would say), so that
+    the output stays a script of commands and comments."""
+    for line in lines:
+        print(f"# {line}" if dry else line, flush=True)
+
+
+def say(text: str) -> None:
+    """A line for people on stderr (progress, hints), not for scripts reading stdout."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def note(text: str) -> None:
+    """``say`` with the program's name, as jupytunnel's remarks beside a command's output."""
+    say(f"jupytunnel: {text}")
+
+
+class Spinner:
+    """A one-character spinner on a terminal's stderr; nothing when piped."""
+
+    frames = "|/-\\"
+
+    def __init__(self) -> None:
+        self.turns = 0
+
+    def __call__(self, text: str = "starting Jupyter") -> None:
+        if sys.stderr.isatty():
+            # A Slurm job's state and pending reason change length: clear the rest of the line.
+            sys.stderr.write(f"\r{text} {self.frames[self.turns % 4]}\033[K")
+            sys.stderr.flush()
+            self.turns += 1
+
+    def clear(self) -> None:
+        if self.turns:
+            sys.stderr.write("\r\033[K")  # before any message, so it does not land mid-line
+
+
+def hide_token(url: str) -> str:
+    head, sep, _ = url.partition("?token=")
+    return f"{head}{sep}…" if sep else url
+
+
+def print_connected(outcome: Outcome, *, as_json: bool, dry: bool = False) -> None:
+    """``connect``'s result: the URL (or JSON) on stdout; the password hint and what became
+    of a host given instead of a profile on stderr. In a dry run: notes only."""
+    result = outcome.connected
+    if result is not None:
+        rec = result.record
+        if dry:
+            print_result([f"the URL: {hide_token(rec.url)}"], dry=True)
+        elif as_json:
+            print_json(
+                {
+                    "profile": rec.profile, "url": rec.url, "local_port": rec.local_port, "remote": rec.remote,
+                    "pid": rec.pid, "control_path": rec.control_path, "reused": result.reused,
+                    "started_server": result.started_server, "job": result.job, "password": rec.password,
+                }
+            )  # fmt: skip
+        else:
+            print(rec.url, flush=True)
+        if rec.password and not dry:
+            say(f"{rec.profile}: Jupyter will ask for its password")
+    if outcome.dest is not None and not dry:
+        if outcome.saved is not None:
+            note(f"saved the profile {outcome.profile.name!r} ({outcome.saved})")
+        else:
+            note(
+                f"{outcome.profile.name!r} is no profile (default settings used); keep it with: "
+                f"{keep_command(outcome.dest)}  (or: jupytunnel connect --save {dest_text(outcome.dest)})"
+            )
+
+
+def keep_command(dest: Destination) -> str:
+    from jupytunnel import hosts
+
+    return hosts.keep_command(dest)
+
+
+def dest_text(dest: Destination) -> str:
+    user = f"{dest.user}@" if dest.user else ""
+    port = f":{dest.port}" if dest.port else ""
+    return f"{user}{dest.host}{port}"
+
+
+def status_dict(row: Status, *, show_token: bool) -> dict[str, object]:
+    """One tunnel as ``status --json`` prints it."""
+    import time
+
+    rec = row.record
+    return {
+        "profile": rec.profile,
+        "state": row.state,
+        "url": rec.url if show_token else hide_token(rec.url),
+        "local_port": rec.local_port,
+        "remote": rec.remote,
+        "pid": rec.pid,
+        "uptime": round(time.time() - rec.started_at, 1) if row.state == "up" else None,
+        "control_path": rec.control_path,
+        "job": row.job,
+    }
+
+
+def print_status(rows: list[Status], *, as_json: bool = False, show_token: bool = False, wide: bool = False) -> None:
+    """``status``: JSON, or one row a tunnel that fits the terminal unless ``wide``."""
+    data = [status_dict(r, show_token=show_token) for r in rows]
+    if as_json:
+        print_json(data)
+        return
+    if not data:
+        print("no tunnels")
+        return
+    # Narrow, the URL is its port (the whole one: --wide, or --show-token to copy it).
+    whole = wide or show_token
+    # A Slurm job's id, node and time left, only when some tunnel leads to one.
+    jobs = any(r.get("job") for r in data)
+    print_table(
+        ["profile", "state", "url", "remote", *(["job"] if jobs else []), "pid", "uptime"],
+        [
+            [
+                str(r["profile"]), str(r["state"]), str(r["url"]) if whole else f":{r['local_port']}",
+                str(r["remote"]), *([_job_cell(r.get("job"))] if jobs else []), str(r["pid"]), _duration(r["uptime"]),
+            ]
+            for r in data
+        ],
+        wide=wide,
+        shrink={"remote": 16, "profile": 12},
+        drop=("pid", "remote"),
+    )  # fmt: skip
+
+
+def _job_cell(job: object) -> str:
+    """``4711 cn1 9:41 left``: the job, its node and what is left of its time limit."""
+    if not isinstance(job, dict):
+        return "-"
+    parts = [str(job.get("id")), str(job.get("node") or "")]
+    if job.get("state") not in (None, "RUNNING"):
+        parts.append(str(job.get("state")))
+    if job.get("time_left"):
+        parts.append(f"{job['time_left']} left")
+    return " ".join(p for p in parts if p)
+
+
+def _duration(seconds: object) -> str:
+    if not isinstance(seconds, float | int):
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"  # noqa: PLR2004
+
+
+def opened_line(record: TunnelRecord, *, show_token: bool) -> str:
+    """What ``open`` prints: the URL it opened, its token hidden unless asked for."""
+    return record.url if show_token else hide_token(record.url)

@@ -1,7 +1,10 @@
-"""``connect``, ``disconnect``, ``status``, ``open``."""
+"""``connect``, ``disconnect``, ``status``, ``open``: their arguments. The bodies are in
+``jupytunnel.commands``; the output is ``jupytunnel.cli.render``'s (connect and status through
+``jupytunnel.cli.fastpath``, which runs them without Typer too)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -13,7 +16,6 @@ from jupytunnel.cli.common import (
     WideFlag,
     complete_profile,
 )
-from jupytunnel.errors import UsageError
 
 
 def connect(
@@ -50,11 +52,12 @@ def connect(
 
     Example: jupytunnel connect aura --no-browser
     """
-    from jupytunnel.commands import connect as command
+    from jupytunnel.cli import fastpath
+    from jupytunnel.cli.parse import parse_local_port, parse_timeout
 
-    command.connect(
-        name, local_port=local_port, no_browser=no_browser, no_start=no_start, as_json=json_,
-        timeout=timeout, watch=watch, save=save, dry_run=runner.dry_run(),
+    fastpath.show_connect(
+        name, local_port=parse_local_port(local_port), timeout=parse_timeout(timeout) if timeout is not None else None,
+        browser=not no_browser, start_server=not no_start, as_json=json_, watch=watch, save=save,
     )  # fmt: skip
 
 
@@ -70,43 +73,14 @@ def disconnect(
 
     Example: jupytunnel disconnect aura --stop-server
     """
-    from jupytunnel import hosts, state, tunnel
-    from jupytunnel.commands.status import require_known
-
-    if all_ == (name is not None):
-        raise UsageError("give a profile name or --all")
-    if name is not None:
-        require_known(name)
-    if runner.dry_run():
-        _plan_disconnect([name] if name else [r.profile for r in state.load_all()])
-        return
-    if all_:
-        lines = tunnel.disconnect_all()
-        print("\n".join(lines) if lines else "no tunnels to close")
-        return
-    assert name is not None
+    from jupytunnel.cli import render
     from jupytunnel.cli.parse import parse_timeout
+    from jupytunnel.commands.disconnect import disconnect as command
 
-    # A host connected without a profile (a first run) is addressed as connect took it.
-    profile = hosts.profile_or_host(name, check=False)[0] if stop_server else None
-    print(tunnel.disconnect(name, stop_server=stop_server, profile=profile, timeout=parse_timeout(timeout)))
-
-
-def _plan_disconnect(names: list[str]) -> None:
-    from jupytunnel import profiles, runner, state
-    from jupytunnel.errors import UsageError
-    from jupytunnel.ssh.master import Master, control_path
-
-    for name in names:
-        rec = state.load(name)
-        try:
-            host = rec.host if rec else profiles.load(name).host
-        except UsageError:
-            host = "localhost"  # neither a record nor a profile: ssh -O addresses the socket
-        master = Master(profiles.Profile(name=name, host=host), control_path(name))
-        print(runner.display(master.control_argv("exit")))
-        if rec:
-            print(f"# then, only if pid {rec.pid} is still the master we started: SIGTERM, SIGKILL")
+    dry = runner.dry_run()
+    with runner.recording(render.print_step) if dry else contextlib.nullcontext():
+        lines = command(name, every=all_, stop_server=stop_server, timeout=parse_timeout(timeout))
+        render.print_result(lines, dry=dry)
 
 
 def status(
@@ -123,9 +97,9 @@ def status(
 
     Example: jupytunnel status --json
     """
-    from jupytunnel.commands import status as command
+    from jupytunnel.cli import fastpath
 
-    command.status(name, as_json=json_, show_token=show_token, wide=wide)
+    fastpath.show_status(name, as_json=json_, show_token=show_token, wide=wide)
 
 
 def open_(
@@ -136,16 +110,13 @@ def open_(
 
     Example: jupytunnel open aura --show-token
     """
-    from jupytunnel import browser, tunnel
-    from jupytunnel.commands.status import require_known
+    from jupytunnel.cli import render
+    from jupytunnel.commands.open import open_ as command
 
-    require_known(name)
-    record = tunnel.live_record(name)  # refuses a stale tunnel, follows a new token
-    if runner.dry_run():
-        print(f"# would open {tunnel.hide_token(record.url)}")
-        return
-    browser.open_url(record.url, name)
-    print(record.url if show_token else tunnel.hide_token(record.url))
+    dry = runner.dry_run()
+    with runner.recording(render.print_step) if dry else contextlib.nullcontext():
+        record = command(name)  # refuses a stale tunnel, follows a new token
+        render.print_result([render.opened_line(record, show_token=show_token and not dry)], dry=dry)
 
 
 def register(app: typer.Typer) -> None:
