@@ -27,9 +27,14 @@ def _normal(commands: list[list[str]]) -> list[list[str]]:
 
 def _files(*folders: Path) -> dict[Path, bytes]:
     """Every file (not folder) under ``folders``, with its content: the real code may create
-    its private folders, nothing else."""
+    its private folders, nothing else. A log only by its name: a run started before goes on
+    writing to its own."""
     return {
-        p: p.read_bytes() if p.is_file() else b"" for f in folders if f.exists() for p in f.rglob("*") if not p.is_dir()
+        p: p.read_bytes() if p.is_file() and p.suffix != ".log" else b""
+        for f in folders
+        if f.exists()
+        for p in f.rglob("*")
+        if not p.is_dir()
     }
 
 

@@ -156,8 +156,7 @@ def test_dry_run_prints_the_batch_script_and_runs_nothing(slurm: SlurmCluster, j
     assert "exec jupyter server --no-browser --port=0" in result.stdout
     assert _jobs(slurm) == []
     assert not (jt.state_dir / "tunnels" / "dry.json").exists()
-    if "# the dry run ends here" in result.stdout:  # the real code, with sbatch's answer not assumed yet
-        pytest.xfail("remote/jobs.py does not state yet what a dry run takes sbatch to answer")
+    assert "# the dry run ends here" not in result.stdout  # sbatch's answer is assumed (said)
     assert "-O forward -L 127.0.0.1:" in result.stdout
 
 
