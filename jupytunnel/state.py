@@ -236,6 +236,14 @@ def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     from jupytunnel.profiles import validate_name
 
     validate_name(profile)
+    from jupytunnel import prelaunch
+
+    if prelaunch.holds_lock(profile):  # taken for the early ssh of this very connect
+        try:
+            yield
+        finally:
+            prelaunch.release_lock(profile)
+        return
     folder = paths.ensure_state_dir(paths.locks_dir())
     with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
         yield

@@ -275,6 +275,7 @@ def connect(
     tick: Callable[[], None] = lambda: None,
 ) -> Connected:
     """Reuse the live tunnel of ``profile`` or open a new one to its Jupyter server."""
+    from jupytunnel import prelaunch
     from jupytunnel.ssh.master import master_for
 
     deadline = time.monotonic() + timeout
@@ -293,7 +294,7 @@ def connect(
             # Dead, stale, or the server behind it is gone (`server stop`): start afresh.
             teardown(record, master)
             state.remove(profile.name)
-        elif master.control_path.exists():
+        elif master.control_path.exists() and not prelaunch.pending(profile.name):
             teardown(None, master)  # a socket without a record: ours, but orphaned
         return _connect_new(profile, master, local_port, deadline, start_server, tick)
 
@@ -400,6 +401,7 @@ def _connect_new(
         )
         state.save(record)
         record = _settle(profile, record, srv, ready=ready, deadline=deadline)
+        _keep_plan(profile, first.argv, master, port if forward is not None else None, capture=command is not None)
     except BaseException:
         if started is not None:
             with contextlib.suppress(JupytunnelError, KeyboardInterrupt):
@@ -408,6 +410,30 @@ def _connect_new(
         state.remove(profile.name)
         raise
     return Connected(record, reused=False, started_server=started is not None, job=job_info(record))
+
+
+def _keep_plan(profile: Profile, argv: list[str], master: Master, port: int | None, *, capture: bool) -> None:
+    """What the next connect may start before its imports (see ``prelaunch``). Not for a
+    Slurm job (its master's forward waits for the job)."""
+    if profile.launcher == "slurm":
+        return
+    from jupytunnel import paths, prelaunch, profiles
+    from jupytunnel.ssh.master import config_file
+
+    inputs = [
+        str(profiles.profile_path(profile.name)),
+        str(paths.defaults_file()),
+        str(state.server_path(profile.name)),
+    ]
+    cfg = config_file()
+    prelaunch.save(
+        profile.name,
+        argv=argv,
+        control_path=master.ctl,
+        local_port=port,
+        capture=capture,
+        inputs=[*map(str, inputs), *([cfg] if cfg else [])],
+    )
 
 
 _PORT_TRIES = 5

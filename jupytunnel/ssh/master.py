@@ -185,7 +185,11 @@ def start_master(
         persist=persist,
         command=command,
     )
-    return runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name), capture=command is not None)
+    from jupytunnel import prelaunch
+
+    # The same argv started already, before the imports (a plain `connect NAME`): that one.
+    early = prelaunch.take(argv, capture=command is not None)
+    return early or runner.Forking(argv, log_path=state.ssh_log_path(master.profile.name), capture=command is not None)
 
 
 SSH_FAILED = 255  # ssh's own exit code for its own failures; others are the command's
