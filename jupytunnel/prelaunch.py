@@ -211,10 +211,11 @@ def dispose() -> None:
         if not early.taken:
             early.started.kill()
             if os.path.lexists(early.control_path):
-                try:
+                import contextlib
+
+                # On the way out: what cannot be closed now, the next connect cleans as an orphan.
+                with contextlib.suppress(Exception):
                     _exit_master(early)
-                except Exception:  # noqa: BLE001 - on the way out: the next connect cleans an orphan
-                    pass
     finally:
         if early.lock_fd >= 0:
             os.close(early.lock_fd)
