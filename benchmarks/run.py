@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import time
 import traceback
@@ -43,11 +44,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"), help="where to write the report")
     ap.add_argument("--no-install", action="store_true", help="never build the benchmark venv (its rows: not run)")
     ap.add_argument("--no-profile", action="store_true", help="skip the importtime / pyinstrument section")
+    ap.add_argument(
+        "--runs", type=int, default=1, help="full runs, each on a fresh rig; the targets table gives their median"
+    )
     args = ap.parse_args(argv)
     if args.rounds is None:
         args.rounds = 2 if args.quick else 10
-    if args.rounds < 1 or args.warmup < 0:
-        ap.error("--rounds must be >= 1 and --warmup >= 0")
+    if args.rounds < 1 or args.warmup < 0 or args.runs < 1:
+        ap.error("--rounds and --runs must be >= 1 and --warmup >= 0")
     try:
         args.pairs = sorted({int(p) for p in args.only.split(",")}) if args.only else list(TITLES)
     except ValueError:
@@ -61,22 +65,22 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def findings(results: list[PairResult], sections: list[profiling.Section]) -> list[str]:
+def findings(runs: list[list[PairResult]], sections: list[profiling.Section]) -> list[str]:
     out = []
-    for res in results:
-        if res.error:
-            out.append(f"- Pair {res.number} ({res.title}) could not be measured: {res.error}")
-        for row, target in res.targets():
-            if target.verdict() != "MISSED":
-                continue
-            value = target.figure()
-            assert value is not None
-            shown = f"{value * 1000:.0f} ms" if "ms" in target.text else f"{value:.2f}"
-            against = f" over {row.baseline.label}" if row.baseline and "ms" not in target.text else ""
-            out.append(
-                f"- Missed, pair {res.number}: {row.series.label}{against} is {shown}, target {target.text}. "
-                'See "Where the time goes" below.'
-            )
+    results = runs[-1]
+    for run in runs:
+        out += [f"- Pair {r.number} ({r.title}) could not be measured: {r.error}" for r in run if r.error]
+    for res, row, target, figures, verdict in report.verdicts(runs):
+        if verdict != "MISSED":
+            continue
+        value = statistics.median([f for f in figures if f is not None])
+        shown = f"{value * 1000:.0f} ms" if "ms" in target.text else f"{value:.2f}"
+        against = f" over {row.baseline.label}" if row.baseline and "ms" not in target.text else ""
+        of_runs = f" (median of {len(runs)} runs)" if len(runs) > 1 else ""
+        out.append(
+            f"- Missed, pair {res.number}: {row.series.label}{against} is {shown}{of_runs}, target {target.text}. "
+            'See "Where the time goes" below.'
+        )
     extra = _connect_breakdown(results)
     if extra:
         out.append(extra)
@@ -130,7 +134,38 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log(f"measuring the development install (editable); a plain install failed: {why_not}")
     warmup = args.warmup
-    bench = Bench(quick=args.quick, rounds=args.rounds, warmup=warmup, log=log)
+    runs: list[list[PairResult]] = []
+    sections: list[profiling.Section] = []
+    for run in range(args.runs):
+        if args.runs > 1:
+            log(f"full run {run + 1} of {args.runs}")
+        profile = not args.no_profile and run == args.runs - 1
+        bench = Bench(quick=args.quick, rounds=args.rounds, warmup=warmup, log=log)
+        results, taken = _one_run(bench, venv, args.pairs, profile=profile)
+        runs.append(results)
+        sections = taken or sections
+    text = report.render(
+        runs,
+        machine_rows=report.machine(venv.versions(), load),
+        quick=args.quick,
+        rounds=args.rounds,
+        warmup=warmup,
+        command="python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
+        sections=sections,
+        findings=findings(runs, sections),
+    )
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(text)
+    log(f"wrote {output} in {time.monotonic() - started:.0f} s")
+    return 1 if any(r.error for results in runs for r in results) else 0
+
+
+def _one_run(
+    bench: Bench, venv: benchvenv.BenchVenv, numbers: list[int], *, profile: bool
+) -> tuple[list[PairResult], list[profiling.Section]]:
+    """One full run on a fresh rig: each selected pair, then (``profile``) the profiles."""
     runners: dict[int, Callable[[], PairResult]] = {
         1: lambda: pairs.pair_connect(bench),
         2: lambda: pairs.pair_reconnect(bench),
@@ -146,35 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[profiling.Section] = []
     try:
         bench.start()
-        for number in args.pairs:
+        for number in numbers:
             log(f"pair {number}: {TITLES[number]}")
             try:
                 results.append(runners[number]())
             except (BenchError, OSError, ValueError, KeyError) as exc:
                 traceback.print_exc()
                 results.append(PairResult(number, TITLES[number], error=f"{type(exc).__name__}: {exc}"))
-        if not args.no_profile:
+        if profile:
             log("profiles: importtime, ssh commands, pyinstrument")
             sections = profiling.safe_take(bench, venv)
     finally:
         log("stopping everything this run started ...")
         bench.stop()
-    text = report.render(
-        results,
-        machine_rows=report.machine(venv.versions(), load),
-        quick=args.quick,
-        rounds=args.rounds,
-        warmup=warmup,
-        command="python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-        sections=sections,
-        findings=findings(results, sections),
-    )
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    print(text)
-    log(f"wrote {output} in {time.monotonic() - started:.0f} s")
-    return 1 if any(r.error for r in results) else 0
+    return results, sections
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ def _fail(message: str, code: int) -> int:
 def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per way out
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage, 3 bug, 130 interrupted)."""
     args = sys.argv[1:] if argv is None else argv
+    from jupytunnel import prelaunch
+
     try:
+        # A plain `connect NAME`: its ssh starts now, while the rest is imported.
+        prelaunch.start(args)
         from jupytunnel.cli import fastpath
 
         if fastpath.run(args):
@@ -31,6 +35,8 @@ def run(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - click's own exceptions, from click or typer's vendored copy
         return _click_exception(exc)
+    finally:
+        prelaunch.dispose()  # an early ssh nobody took (a failure, Ctrl-C) goes too
     if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent 130: the same line as everywhere
         return _fail("interrupted", EXIT_INTERRUPTED)
     return result if isinstance(result, int) else 0

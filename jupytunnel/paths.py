@@ -79,6 +79,11 @@ def locks_dir() -> Path:
     return state_dir() / "locks"
 
 
+def plans_dir() -> Path:
+    """What the last connect of each profile ran to open its master (``prelaunch``)."""
+    return state_dir() / "plans"
+
+
 def runs_dir() -> Path:
     """The local mirror of detached notebook runs, ``runs/ID.json`` (0600)."""
     return state_dir() / "runs"

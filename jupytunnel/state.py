@@ -270,6 +270,14 @@ def profile_lock(profile: str, *, timeout: float) -> Iterator[None]:
     if _dry():  # a dry run changes nothing that another connect could trip over: no lock
         yield
         return
+    from jupytunnel import prelaunch
+
+    if prelaunch.holds_lock(profile):  # taken for the early ssh of this very connect
+        try:
+            yield
+        finally:
+            prelaunch.release_lock(profile)
+        return
     folder = paths.ensure_state_dir(paths.locks_dir())
     with file_lock(folder / f"{profile}.lock", timeout=timeout, what=f"profile {profile!r} is busy"):
         yield

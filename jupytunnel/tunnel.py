@@ -287,6 +287,7 @@ def connect(
     code runs with the commands recorded; a step whose course depends on an answer the dry
     run did not get ends it (``DryRunEndedError``).
     """
+    from jupytunnel import prelaunch
     from jupytunnel.ssh.master import master_for
 
     deadline = time.monotonic() + timeout
@@ -305,8 +306,8 @@ def connect(
             # Dead, stale, or the server behind it is gone (`server stop`): start afresh.
             teardown(record, master)
             state.remove(profile.name)
-        elif master.control_path.exists():
-            teardown(None, master)  # a socket without a record: ours, but orphaned
+        elif master.control_path.exists() and not prelaunch.pending(profile.name):
+            teardown(None, master)  # a socket without a record: ours, but orphaned (not the early ssh's)
         return _connect_new(profile, master, local_port, deadline, start_server=start_server, tick=tick, say=say)
 
 
@@ -424,6 +425,7 @@ def _connect_new(
         )  # fmt: skip
         record = _publish_step(undo, profile, opened.record, served, deadline)
         undo.pop_all()  # done: nothing is undone
+    _keep_plan(profile, opened, master, capture=command is not None)
     return Connected(record, reused=False, started_server=served.started, job=job_info(record))
 
 
@@ -445,6 +447,27 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _keep_plan(profile: Profile, opened: _Opened, master: Master, *, capture: bool) -> None:
+    """What the next connect may start before its imports (see ``prelaunch``): the master's
+    argv and what it was built from. Not for a job's server (its forward waits for the job)."""
+    from jupytunnel import paths, prelaunch, profiles, runner
+    from jupytunnel.remote import places
+    from jupytunnel.ssh.master import config_file
+
+    if runner.dry_run() or places.place_of(profile).jobs:
+        return
+    inputs = [profiles.profile_path(profile.name), paths.defaults_file(), state.server_path(profile.name)]
+    cfg = config_file()
+    prelaunch.save(
+        profile.name,
+        argv=opened.first.argv,
+        control_path=master.ctl,
+        local_port=opened.port if opened.forward is not None else None,
+        capture=capture,
+        inputs=[*map(str, inputs), *([cfg] if cfg else [])],
+    )
 
 
 def _open_step(

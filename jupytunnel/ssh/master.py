@@ -196,9 +196,16 @@ def start_master(
         persist=persist,
         command=command,
     )
-    # A dry run writes no log (nor the folder it goes in).
-    log = paths.tunnels_dir() / "ssh.log" if runner.dry_run() else state.ssh_log_path(master.profile.name)
-    return runner.Forking(argv, log_path=log, capture=command is not None, assume=assume)
+    if runner.dry_run():  # no log (nor the folder it goes in)
+        return runner.Forking(
+            argv, log_path=paths.tunnels_dir() / "ssh.log", capture=command is not None, assume=assume
+        )
+    from jupytunnel import prelaunch
+
+    # The same argv started already, before the imports (a plain `connect NAME`): that one.
+    early = prelaunch.take(argv, capture=command is not None)
+    log = state.ssh_log_path(master.profile.name)
+    return early or runner.Forking(argv, log_path=log, capture=command is not None)
 
 
 SSH_FAILED = 255  # ssh's own exit code for its own failures; others are the command's
