@@ -18,6 +18,7 @@ This module is imported before anything else of a connect: keep its imports ligh
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ _VALUE_FLAGS = {"--timeout"}
 # The environment a plan depends on: where files are, which ssh, which config.
 _ENV_PREFIXES = ("JUPYTUNNEL_", "XDG_")
 _ENV_NAMES = ("PATH", "HOME")
+_MUX_TIMEOUT = 1.0  # a master on a local socket answers at once, or not at all
 
 
 class _Early:
@@ -211,8 +213,6 @@ def dispose() -> None:
         if not early.taken:
             early.started.kill()
             if os.path.lexists(early.control_path):
-                import contextlib
-
                 # On the way out: what cannot be closed now, the next connect cleans as an orphan.
                 with contextlib.suppress(Exception):
                     _exit_master(early)
@@ -222,15 +222,17 @@ def dispose() -> None:
 
 
 def _exit_master(early: _Early) -> None:
-    """The early ssh got as far as its background master: close it through its socket
-    (ours: in our private runtime folder, made by the process we just started)."""
-    from pathlib import Path
+    """The early ssh got as far as its background master: end it, by the PID its socket
+    gives, once psutil proves it ours (our uid, this control path in its command line)."""
+    from jupytunnel import procs
+    from jupytunnel.ssh import mux
 
-    from jupytunnel import tunnel
-    from jupytunnel.profiles import Profile
-    from jupytunnel.ssh.master import Master
-
-    tunnel.teardown(None, Master(Profile(name=early.name, host="localhost"), Path(early.control_path)))
+    pid = mux.master_pid(early.control_path, timeout=_MUX_TIMEOUT)
+    created = procs.create_time(pid) if pid else None
+    if pid is not None and created is not None and procs.is_our_master(pid, created, early.control_path):
+        procs.terminate_verified(pid, created, early.control_path)
+    with contextlib.suppress(OSError):  # a socket its master left (ssh removes it on exit)
+        os.unlink(early.control_path)
 
 
 def save(
@@ -263,7 +265,5 @@ def save(
 
 def forget(name: str) -> None:
     """Drop the plan (the profile was removed or changed in a way the stamps cannot see)."""
-    import contextlib
-
     with contextlib.suppress(OSError):
         plan_path(name).unlink()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jupytunnel import __main__ as entry
 from jupytunnel.cli import fastpath
-from jupytunnel.commands import sync
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run in this process: nothing of theirs (a crash log) in the real home."""
+    for name in ("CONFIG", "STATE", "RUNTIME"):
+        monkeypatch.setenv(f"JUPYTUNNEL_{name}_DIR", str(tmp_path / name.lower()))
 
 
 @pytest.fixture
@@ -18,7 +25,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], d
     seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(fastpath, "show_connect", lambda *a, **k: seen.append(("connect", a, k)))
     monkeypatch.setattr(fastpath, "show_status", lambda *a, **k: seen.append(("status", a, k)))
-    monkeypatch.setattr(sync, "sync", lambda *a, **k: seen.append(("sync", a, k)))
+    monkeypatch.setattr(fastpath, "show_sync", lambda *a, **k: seen.append(("sync", a, k)))
     return seen
 
 

@@ -12,7 +12,7 @@ errors and completion.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jupytunnel import __version__
 
@@ -140,13 +140,18 @@ def _sync(args: list[str]) -> bool:
         timeout = float(opts.get("timeout", "30"))
     except ValueError:
         return False  # Typer words the error
-    from jupytunnel.commands import sync
-
-    sync.sync(
+    show_sync(
         names[0], local=names[1] if len(names) > 1 else None, remote=names[2] if len(names) > 2 else None,  # noqa: PLR2004
         pull="pull" in opts, delete="delete" in opts, exclude=excludes, as_json="as_json" in opts, timeout=timeout,
     )  # fmt: skip
     return True
+
+
+def show_sync(name: str, **options: Any) -> None:  # noqa: ANN401 - the keywords of sync_render.sync
+    """``sync`` and its output, for both entry points (the Typer command calls this too)."""
+    from jupytunnel.cli import sync_render
+
+    sync_render.sync(name, **options)
 
 
 def _parse(args: list[str], flags: dict[str, str], values: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:

@@ -18,8 +18,6 @@ from jupytunnel.commands.server import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
     from jupytunnel.commands.server import Listed
-    from jupytunnel.profiles import Profile
-    from jupytunnel.remote.launchers import Stopped
 
 app = typer.Typer(help="Manage the Jupyter server on a profile's remote.", no_args_is_help=True)
 
@@ -73,14 +71,7 @@ def stop(name: ProfileName) -> None:
     with _steps() as dry:
         stopped = server.stop(profile)
     if not dry:
-        print(stopped_line(profile, stopped))
-
-
-def stop_server(profile: Profile) -> str:
-    """What ``server stop`` does (``profile remove`` too); returns a line for the user."""
-    from jupytunnel.commands import server
-
-    return stopped_line(profile, server.stop(profile))
+        print(server.stopped_line(profile, stopped))
 
 
 @app.command("list")
@@ -160,17 +151,6 @@ def password(name: ProfileName) -> None:
 
 
 # Formatting (free of the work above).
-
-
-def stopped_line(profile: Profile, stopped: Stopped) -> str:
-    name = profile.name
-    if stopped.job is not None:
-        return f"{name}: cancelled job {stopped.job}"
-    if stopped.pid is not None:
-        return f"{name}: stopped (pid {stopped.pid})"
-    from jupytunnel.remote.places import place_of
-
-    return f"{name}: no job in the queue" if place_of(profile).jobs else f"{name}: no server running"
 
 
 def list_rows(listed: Listed) -> list[dict[str, object]]:

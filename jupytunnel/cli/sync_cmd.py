@@ -1,5 +1,5 @@
 """``jupytunnel sync``: its arguments; the body is ``commands.sync.transfer``, printed by
-``cli.sync_render.sync`` (reached through ``commands.sync.sync``, as the fast path reaches it)."""
+``cli.sync_render.sync`` (reached through ``cli.fastpath.show_sync``, as the fast path reaches it)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ def sync(
 
     Example: jupytunnel sync aura ~/projects/thesis --exclude '*.ckpt'
     """
-    # Through commands.sync.sync, as the fast path: tests/test_fastpath.py checks both call it alike.
-    from jupytunnel.commands import sync as command
+    # As the fast path does: tests/test_fastpath.py checks both call it alike.
+    from jupytunnel.cli import fastpath
 
-    command.sync(
+    fastpath.show_sync(
         name,
         local=local,
         remote=remote,

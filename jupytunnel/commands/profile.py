@@ -128,22 +128,25 @@ def remove(name: str, *, force: bool = False, confirm: Callable[[str], bool] | N
             )
         if not confirm(f"profile {name!r} has {what}. {then[0].upper()}{then[1:]} and remove it?"):
             raise UsageError(f"profile {name!r} kept")
-    if runner.dry_run():
-        # tunnel.disconnect and server stop write state files outside the runner: said, not run.
-        if busy:
-            runner.note(f"would run: jupytunnel disconnect {name}" + (" --stop-server" if server is not None else ""))
-        runner.note(f"remove {path}")
-        return []
+    # In a dry run the same code runs: disconnect and server stop record their commands and
+    # say their writes; the profile file is said, not removed.
     lines = []
     if live:
         profile = profiles.load(name) if server is not None else None
         lines.append(tunnel.disconnect(name, stop_server=server is not None, profile=profile))
     elif server is not None:
-        from jupytunnel.cli.server_cmd import stop_server  # moves to commands/ with `server`
+        from jupytunnel.commands import server as server_commands
 
-        lines.append(stop_server(profiles.load(name)))
-    path.unlink()
+        profile = profiles.load(name)
+        lines.append(server_commands.stopped_line(profile, server_commands.stop(profile)))
     state.forget_server(name)
+    if runner.dry_run():
+        runner.note(f"remove {path}")
+        return lines
+    from jupytunnel import prelaunch
+
+    path.unlink()
+    prelaunch.forget(name)  # the plan of its master, built from the file just removed
     lines.append(f"removed {path}")
     return lines
 

@@ -130,3 +130,15 @@ def password(profile: Profile, secret: str) -> str:
 
     with _locked(profile.name, timeout=LOCK_TIMEOUT), master.temporary_master(profile, timeout=CONNECT_TIMEOUT) as m:
         return remote_password.set_remote(m, secret)
+
+
+def stopped_line(profile: Profile, stopped: Stopped) -> str:
+    """What ``server stop`` did, in a line (``profile remove`` says it too)."""
+    name = profile.name
+    if stopped.job is not None:
+        return f"{name}: cancelled job {stopped.job}"
+    if stopped.pid is not None:
+        return f"{name}: stopped (pid {stopped.pid})"
+    from jupytunnel.remote.places import place_of
+
+    return f"{name}: no job in the queue" if place_of(profile).jobs else f"{name}: no server running"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,13 +56,3 @@ def transfer(
             echo=echo, progress=progress, timeout=timeout,
         )  # fmt: skip
     return Synced(result, commands)
-
-
-def sync(name: str, **options: Any) -> None:  # noqa: ANN401 - the keywords of cli.sync_render.sync
-    """``transfer``, printed: the one entry of ``jupytunnel.cli.fastpath`` and ``cli.sync_cmd``
-    (tests/test_fastpath.py checks they call it alike). The printing is in
-    ``jupytunnel.cli.sync_render.sync`` (same keyword arguments: local, remote, pull, delete,
-    exclude, as_json, timeout, dry_run); this stays until both entries call that."""
-    from jupytunnel.cli import sync_render
-
-    sync_render.sync(name, **options)
