@@ -64,6 +64,25 @@ def start(args: list[str]) -> None:
         _early = _spawn(name)
     except Exception:  # noqa: BLE001 - a hint that did not hold: the normal path follows
         _early = None
+    if _early is not None:
+        _sigterm_unwinds()
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_unwinds() -> None:
+    """From now on SIGTERM unwinds like Ctrl-C, so ``dispose`` ends the early ssh (connect's
+    own transaction does the same once it runs)."""
+    import signal
+
+    global _previous_sigterm  # noqa: PLW0603 - put back by ``dispose``
+    with contextlib.suppress(ValueError):  # not the main thread: its own handling applies
+        _previous_sigterm = signal.signal(signal.SIGTERM, _interrupt)
+
+
+_previous_sigterm: object = None
 
 
 def _connect_name(args: list[str]) -> str | None:
@@ -205,8 +224,14 @@ def take(argv: list[str], *, capture: bool) -> runner.Forking | None:
 def dispose() -> None:
     """End an early ssh nobody took (a failure, Ctrl-C, another argv): the process we
     started, and the master it may have put in the background, by its socket."""
-    global _early
+    global _early, _previous_sigterm  # noqa: PLW0603
     early, _early = _early, None
+    if _previous_sigterm is not None:
+        import signal
+
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signal.SIGTERM, _previous_sigterm)  # type: ignore[arg-type]
+        _previous_sigterm = None
     if early is None:
         return
     try:

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,3 +197,22 @@ def test_cli_connects_through_the_early_ssh(jt: JT, server: int) -> None:  # noq
     assert api_status(str(data["url"])) == 200
     assert len(_masters(jt)) == 1
     assert jt.run("disconnect", "aura").returncode == 0
+
+
+def test_sigterm_before_handover_leaves_nothing(in_process: JT, server: int) -> None:  # noqa: F811
+    """SIGTERM (a closed session, a service manager) in the early window unwinds like Ctrl-C."""
+    import signal
+
+    jt = in_process
+    _first_connect(jt, server)
+    before = signal.getsignal(signal.SIGTERM)
+    prelaunch.start(["connect", "aura"])
+    assert prelaunch.pending("aura")
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once
+    prelaunch.dispose()  # what __main__'s finally does
+    assert signal.getsignal(signal.SIGTERM) == before
+    wait_gone([p for p in procs_with(str(control_path_of(jt))) if p.name() == "ssh"])
+    assert not _masters(jt)
+    assert not control_path_of(jt).exists()
