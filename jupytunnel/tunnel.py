@@ -140,6 +140,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
     from jupytunnel.errors import CommandError, UsageError
     from jupytunnel.remote import server
     from jupytunnel.remote.places import place_of
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     try:
@@ -148,7 +149,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
         return None
     if place_of(profile).jobs or record.job is not None:
         return None  # a job's server is found through its job, by connect
-    master = Master(profile, Path(record.control_path))
+    master = Master(profile, Path(record.control_path), resolve())
     try:
         found = server.discover(master, timeout=MASTER_ROUND_TRIP)
     except (JupytunnelError, CommandError):
@@ -454,12 +455,10 @@ def _keep_plan(profile: Profile, opened: _Opened, master: Master, *, capture: bo
     argv and what it was built from. Not for a job's server (its forward waits for the job)."""
     from jupytunnel import paths, prelaunch, profiles, runner
     from jupytunnel.remote import places
-    from jupytunnel.ssh.master import config_file
-
     if runner.dry_run() or places.place_of(profile).jobs:
         return
     inputs = [profiles.profile_path(profile.name), paths.defaults_file(), state.server_path(profile.name)]
-    cfg = config_file()
+    cfg = master.ssh.config_file
     prelaunch.save(
         profile.name,
         argv=opened.first.argv,
@@ -799,12 +798,13 @@ def disconnect(
     even when the server could not be reached (a dead link), and then the error says so.
     """
     from jupytunnel import browser
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master, control_path
 
     deadline = time.monotonic() + timeout
     with state.profile_lock(name, timeout=timeout):
         record = state.load(name)
-        master = Master(profile or _stub(name, record), control_path(name))
+        master = Master(profile or _stub(name, record), control_path(name), resolve())
         live = master.control_path.exists() and master.pid() is not None
         if record is None and not live and not stop_server:
             return f"{name}: no tunnel to close"
@@ -842,11 +842,11 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: f
     """Stop the profile's server (or cancel its job); whether there was one."""
     from jupytunnel import runner
     from jupytunnel.errors import CommandError
-    from jupytunnel.ssh.master import Master, temporary_master
+    from jupytunnel.ssh.master import temporary_master
 
     try:
         if live:
-            stopped = _stop_through(Master(profile, master.control_path), timeout)
+            stopped = _stop_through(master._replace(profile=profile), timeout)
         else:
             with temporary_master(profile, timeout=timeout) as tmp:
                 stopped = _stop_through(tmp, timeout)
@@ -868,6 +868,7 @@ def disconnect_all() -> list[str]:
     """Every recorded tunnel, and every master found by its socket without a record."""
     from pathlib import Path
 
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     records = state.load_all()
@@ -876,7 +877,7 @@ def disconnect_all() -> list[str]:
         if orphan.profile != "?":
             lines.append(disconnect(orphan.profile))
             continue
-        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path)))
+        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path), resolve()))
         lines.append(f"closed a master without a record (pid {orphan.pid})")
     return lines
 
@@ -893,10 +894,11 @@ def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
     from jupytunnel import remote
     from jupytunnel.errors import CommandError
     from jupytunnel.remote import slurm
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     unknown: dict[str, str | None] = {"id": record.job, "node": record.node, "state": None, "time_left": None}
-    master = Master(_stub(record.profile, record), Path(record.control_path))
+    master = Master(_stub(record.profile, record), Path(record.control_path), resolve())
     try:
         result = master.run(slurm.job_status_script(record.job), timeout=MASTER_ROUND_TRIP)
     except CommandError:
