@@ -409,6 +409,7 @@ def _connect_new(
     say: Callable[[str], None],
 ) -> Connected:
     from jupytunnel import remote
+    from jupytunnel.remote import places
 
     port = choose_port(profile, local_port)
     known = _remembered(profile)
@@ -416,7 +417,7 @@ def _connect_new(
     # is tried first, with its token, as the hand-made recipe does: the first request through
     # the tunnel proves it (or not). Otherwise the master's first session reads the runtime
     # files: no second ssh, no second round trip.
-    command = None if known else remote.discovery_script(remote.discovery_extra(profile))
+    command = None if known else remote.discovery_script(places.discovery_extra(profile))
     auto = (local_port if local_port is not None else profile.local_port) == "auto"
     with _sigterm_raises(), contextlib.ExitStack() as undo:
         opened = _open_step(undo, profile, master, port, known, command, deadline, auto=auto)
@@ -455,6 +456,7 @@ def _keep_plan(profile: Profile, opened: _Opened, master: Master, *, capture: bo
     argv and what it was built from. Not for a job's server (its forward waits for the job)."""
     from jupytunnel import paths, prelaunch, profiles, runner
     from jupytunnel.remote import places
+
     if runner.dry_run() or places.place_of(profile).jobs:
         return
     inputs = [profiles.profile_path(profile.name), paths.defaults_file(), state.server_path(profile.name)]

@@ -231,9 +231,8 @@ def test_server_logs_through_a_master_that_is_gone_is_sshs_failure(
 ) -> None:
     """The session after the master went away: ssh exits 255 (its fallback is ProxyCommand=false),
     which is ssh's failure, not a missing log."""
-    from jupytunnel import profiles
+    from jupytunnel import profiles, ssh
     from jupytunnel.errors import JupytunnelError
-    from jupytunnel import ssh
     from jupytunnel.remote import server
     from jupytunnel.ssh.master import Master
 

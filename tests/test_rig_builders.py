@@ -76,9 +76,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
         with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as resp:
             assert resp.read() == b"hello from the target\n"
         remote = subprocess.run(
-            sshargs.remote_argv(
-                profile, "echo through-master", ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl
-            ),
+            sshargs.remote_argv(profile, "echo through-master", ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl),
             capture_output=True,
             text=True,
             timeout=10,

@@ -20,6 +20,7 @@ import re
 import shlex
 from typing import NamedTuple
 
+from jupytunnel.paths import REMOTE_STATE_DIR
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
@@ -232,7 +233,7 @@ def start_script(
     """Create the run folder, take the notebook from stdin, start ``job.sh`` detached, and
     wait (5 s at most) until the job has written its first state."""
     d = run_dir(run_id)
-    fail = say(f"error cannot create the remote run folder ~/.local/state/jupytunnel/runs/{run_id}")
+    fail = say(f"error cannot create the remote run folder {REMOTE_STATE_DIR}/runs/{run_id}")
     need = ""
     if launcher.needs:
         missing = say(f"error {launcher.needs} is not installed on the remote (the profile's launcher)")

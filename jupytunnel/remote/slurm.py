@@ -20,6 +20,7 @@ from __future__ import annotations
 import shlex
 from typing import NamedTuple
 
+from jupytunnel.paths import REMOTE_STATE_DIR
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, POSIX_PRELUDE, PRELUDE, REMOTE_DIR, cd_line, command_line, say, setup_lines
 
@@ -108,7 +109,7 @@ def submit_script(profile: Profile) -> str:
     return (
         PRELUDE
         + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
-        + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
+        + f"{{ {say(f'error cannot create the remote folder {REMOTE_STATE_DIR}')}; exit 1; }}\n"
         + f"command -v sbatch >/dev/null 2>&1 || {{ {missing}; exit 1; }}\n"
         + f"IFS= read -r t || {{ {say('error no token on stdin')}; exit 1; }}\n"
         + f"(umask 077; printf '%s\\n' \"$t\" > {_file(profile, '.token')}); unset t\n"

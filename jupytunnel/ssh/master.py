@@ -11,9 +11,8 @@ from typing import NamedTuple
 from jupytunnel import paths, runner
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
-from jupytunnel.ssh import Ssh
+from jupytunnel.ssh import Ssh, mux
 from jupytunnel.ssh import args as sshargs
-from jupytunnel.ssh import mux
 
 _CHECK_PATTERN = r"Master running \(pid=(\d+)\)"
 # Lines of ssh's stderr that are noise, not the reason for a failure.
