@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jupytunnel import procs, state
 from jupytunnel.errors import JupytunnelError, seconds
+from jupytunnel.net import LOOPBACK
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
     path = server.ui if server.ui is not None else "tree" if classic else "lab"
     base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
     query = f"?token={server.token}" if server.token else ""
-    return f"http://127.0.0.1:{port}{base}{path}{query}"
+    return f"http://{LOOPBACK}:{port}{base}{path}{query}"
 
 
 def choose_port(profile: Profile, requested: LocalPort | None) -> int:
@@ -323,7 +324,7 @@ def _server_answers(record: TunnelRecord) -> bool:
     from jupytunnel import httpcheck, runner
 
     if runner.dry_run():
-        runner.note(f"GET http://127.0.0.1:{record.local_port}{record.base_url}api/status through the live tunnel")
+        runner.note(f"GET http://{LOOPBACK}:{record.local_port}{record.base_url}api/status through the live tunnel")
     token = record.url.partition("?token=")[2]
     return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=TUNNEL_REQUEST_TIMEOUT)
 
@@ -601,7 +602,7 @@ def _known_answers(known: ServerInfo, port: int, pid: int, deadline: float) -> b
 
     if runner.dry_run():
         runner.note(
-            f"GET http://127.0.0.1:{port}{known.base_url}api/status with the remembered server's token, if our "
+            f"GET http://{LOOPBACK}:{port}{known.base_url}api/status with the remembered server's token, if our "
             "master holds the port; a dry run takes it to answer 200 (else the discovery runs through the master)"
         )
         return True
@@ -676,7 +677,7 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
 
     if not ready and runner.dry_run():
         runner.note(
-            f"GET http://127.0.0.1:{record.local_port}{srv.base_url}api/status until it answers 200 (within "
+            f"GET http://{LOOPBACK}:{record.local_port}{srv.base_url}api/status until it answers 200 (within "
             "--timeout); then which page it serves (lab, tree), and whether it asks for a password"
         )
     elif not ready:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# Both ends of every forward bind this address: without it ssh may "succeed" on [::1] when
-# 127.0.0.1 is taken, and never all interfaces.
-LOOPBACK = "127.0.0.1"
+from jupytunnel.net import LOOPBACK
+
+__all__ = ["EXIT_ON_FORWARD_FAILURE", "LOOPBACK", "SERVER_ALIVE", "Ssh", "config_path", "resolve", "yes_no"]
 # Keep-alive probes: a dead path ends the master after 30 s x 3 instead of a TCP timeout.
 SERVER_ALIVE: tuple[tuple[str, str], ...] = (
     ("ServerAliveInterval", "30"),
