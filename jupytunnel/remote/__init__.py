@@ -21,7 +21,6 @@ from jupytunnel.paths import REMOTE_STATE_DIR, REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
 
 MARK = "==jupytunnel=="
-REMOTE_DIR = REMOTE_STATE_DIR_SH  # the remote folder of ours, as scripts spell it
 # Unix socket paths must fit sun_path (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 103
 # stop_script's wait for a server to go, in steps of 0.1 s: jupyter's own stop gets
@@ -143,7 +142,7 @@ def socket_path(home: str, profile: str) -> str:
 
 
 def log_path_expr(profile: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile + '.log')}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + '.log')}"
 
 
 def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
@@ -319,13 +318,13 @@ def signal_if_jupyter(pid: int, signal: str = "TERM") -> str:
 
 
 def pid_file(profile: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile + '.pid')}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + '.pid')}"
 
 
 def write_pid_file(profile: str, pid: str, signature: str, *, suffix: str = ".pid") -> str:
     """Record ``pid`` (a shell word) with its start time and ``signature`` (a shell word:
     the part of the command line only this process has), privately."""
-    path = f"{REMOTE_DIR}/{shlex.quote(profile + suffix)}"
+    path = f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + suffix)}"
     return (
         f"(umask 077; {{ printf '%s\\n' {pid}; ps -o lstart= -p {pid} 2>/dev/null; "
         f"printf '%s\\n' {signature}; }} > {path})\n"

@@ -99,7 +99,7 @@ class Launcher(Protocol):
 
 
 class ScriptLauncher(Protocol):
-    """A launcher on the ssh host itself, as remote scripts (``server.start_on_host`` runs them)."""
+    """A launcher on the ssh host itself, as remote scripts (``host.start_on_host`` runs them)."""
 
     name: str
 

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from jupytunnel import paths, remote
+from jupytunnel.paths import REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
     PRELUDE,
-    REMOTE_DIR,
     cd_line,
     command_line,
     kill_session_script,
@@ -46,7 +46,7 @@ def _prepare(profile: Profile) -> str:
     """The private folder, then the start's own record (see ``cancel_start``), then the token."""
     return (
         PRELUDE
-        + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
+        + f"(umask 077; mkdir -p {REMOTE_STATE_DIR_SH}) && chmod 700 {REMOTE_STATE_DIR_SH} || "
         + f"{{ {say(f'error cannot create the remote folder {paths.REMOTE_STATE_DIR}')}; exit 1; }}\n"
         + remote.write_pid_file(
             profile.name, '"$$"', shlex.quote(f"jupytunnel-start-{profile.name}"), suffix=".starting"
@@ -77,7 +77,7 @@ def cancel_start(profile: Profile) -> str:
 
 
 def _remote_file(profile: Profile, suffix: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile.name + suffix)}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile.name + suffix)}"
 
 
 def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
