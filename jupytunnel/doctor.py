@@ -550,7 +550,7 @@ def check_remote(profile: Profile, ssh: Ssh, *, timeout: float) -> list[Check]:
     lock = contextlib.nullcontext() if dry else state.profile_lock(profile.name, timeout=timeout + LOCK_MARGIN)
     assume = runner.Assume(says="the checks run on the remote; a dry run reports none of them")
     try:
-        with lock, master.temporary_master(batch_profile(profile), timeout=timeout) as m:
+        with lock, master.temporary_master(batch_profile(profile), timeout=timeout, ssh=ssh) as m:
             argv = sshargs.remote_argv(m.profile, remote_script(profile), ssh=ssh, control_path=m.ctl)
             result = runner.run(argv, timeout=timeout, assume=assume)
     except CommandError as exc:

@@ -11,6 +11,7 @@ import time
 from typing import NamedTuple
 
 from jupytunnel.errors import JupytunnelError
+from jupytunnel.net import LOOPBACK
 
 _STATUS_LINE_MAX = 256
 
@@ -23,9 +24,9 @@ def send(port: int, base_url: str, token: str, *, timeout: float, path: str | No
     password too: its ``api/status`` answers 403 to a request without credentials)."""
     path = base_url.rstrip("/") + "/" + (path or ("api/status" if token else "api"))
     auth = f"Authorization: token {token}\r\n" if token else ""
-    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n".encode()
+    request = f"GET {path} HTTP/1.0\r\nHost: {LOOPBACK}:{port}\r\n{auth}\r\n".encode()
     try:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
     except OSError:
         return None
     try:
@@ -85,7 +86,7 @@ def wait_status(port: int, base_url: str, token: str, *, deadline: float) -> Non
         if answer in (401, 403) and token:
             raise TokenRefusedError(f"Jupyter refused the token (HTTP {answer})")
         if time.monotonic() + delay >= deadline:
-            raise JupytunnelError(f"Jupyter did not answer through the tunnel (127.0.0.1:{port}) in time")
+            raise JupytunnelError(f"Jupyter did not answer through the tunnel ({LOOPBACK}:{port}) in time")
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 

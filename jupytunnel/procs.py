@@ -8,6 +8,8 @@ import signal
 import socket
 import time
 
+from jupytunnel.net import LOOPBACK
+
 # psutil rounds create times to the clock tick; two reads of one process agree exactly,
 # a recycled PID differs by far more than this.
 _CREATE_TIME_TOLERANCE = 0.05
@@ -90,7 +92,7 @@ def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((LOOPBACK, port))
         except OSError:
             return False
     return True
@@ -98,13 +100,13 @@ def port_free(port: int) -> bool:
 
 def any_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
 
 
 def port_accepts(port: int, *, timeout: float = 0.5) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((LOOPBACK, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -137,7 +139,7 @@ def listens_on(pid: int, port: int) -> bool:
     except (psutil.Error, OSError):
         return False
     return any(
-        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == "127.0.0.1" for c in conns
+        c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.laddr.ip == LOOPBACK for c in conns
     )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from jupytunnel import procs, state
 from jupytunnel.errors import JupytunnelError, seconds
+from jupytunnel.net import LOOPBACK
 from jupytunnel.state import TunnelRecord
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def local_url(port: int, server: ServerInfo, *, classic: bool) -> str:
     path = server.ui if server.ui is not None else "tree" if classic else "lab"
     base = server.base_url if server.base_url.endswith("/") else server.base_url + "/"
     query = f"?token={server.token}" if server.token else ""
-    return f"http://127.0.0.1:{port}{base}{path}{query}"
+    return f"http://{LOOPBACK}:{port}{base}{path}{query}"
 
 
 def choose_port(profile: Profile, requested: LocalPort | None) -> int:
@@ -140,6 +141,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
     from jupytunnel.errors import CommandError, UsageError
     from jupytunnel.remote import server
     from jupytunnel.remote.places import place_of
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     try:
@@ -148,7 +150,7 @@ def _follow_new_token(record: TunnelRecord) -> TunnelRecord | None:
         return None
     if place_of(profile).jobs or record.job is not None:
         return None  # a job's server is found through its job, by connect
-    master = Master(profile, Path(record.control_path))
+    master = Master(profile, Path(record.control_path), resolve())
     try:
         found = server.discover(master, timeout=MASTER_ROUND_TRIP)
     except (JupytunnelError, CommandError):
@@ -322,7 +324,7 @@ def _server_answers(record: TunnelRecord) -> bool:
     from jupytunnel import httpcheck, runner
 
     if runner.dry_run():
-        runner.note(f"GET http://127.0.0.1:{record.local_port}{record.base_url}api/status through the live tunnel")
+        runner.note(f"GET http://{LOOPBACK}:{record.local_port}{record.base_url}api/status through the live tunnel")
     token = record.url.partition("?token=")[2]
     return httpcheck.status_ok(record.local_port, record.base_url, token, timeout=TUNNEL_REQUEST_TIMEOUT)
 
@@ -408,6 +410,7 @@ def _connect_new(
     say: Callable[[str], None],
 ) -> Connected:
     from jupytunnel import remote
+    from jupytunnel.remote import places
 
     port = choose_port(profile, local_port)
     known = _remembered(profile)
@@ -415,7 +418,7 @@ def _connect_new(
     # is tried first, with its token, as the hand-made recipe does: the first request through
     # the tunnel proves it (or not). Otherwise the master's first session reads the runtime
     # files: no second ssh, no second round trip.
-    command = None if known else remote.discovery_script(remote.discovery_extra(profile))
+    command = None if known else remote.discovery_script(places.discovery_extra(profile))
     auto = (local_port if local_port is not None else profile.local_port) == "auto"
     with _sigterm_raises(), contextlib.ExitStack() as undo:
         opened = _open_step(undo, profile, master, port, known, command, deadline, auto=auto)
@@ -454,12 +457,11 @@ def _keep_plan(profile: Profile, opened: _Opened, master: Master, *, capture: bo
     argv and what it was built from. Not for a job's server (its forward waits for the job)."""
     from jupytunnel import paths, prelaunch, profiles, runner
     from jupytunnel.remote import places
-    from jupytunnel.ssh.master import config_file
 
     if runner.dry_run() or places.place_of(profile).jobs:
         return
     inputs = [profiles.profile_path(profile.name), paths.defaults_file(), state.server_path(profile.name)]
-    cfg = config_file()
+    cfg = master.ssh.config_file
     prelaunch.save(
         profile.name,
         argv=opened.first.argv,
@@ -600,7 +602,7 @@ def _known_answers(known: ServerInfo, port: int, pid: int, deadline: float) -> b
 
     if runner.dry_run():
         runner.note(
-            f"GET http://127.0.0.1:{port}{known.base_url}api/status with the remembered server's token, if our "
+            f"GET http://{LOOPBACK}:{port}{known.base_url}api/status with the remembered server's token, if our "
             "master holds the port; a dry run takes it to answer 200 (else the discovery runs through the master)"
         )
         return True
@@ -675,7 +677,7 @@ def _settle(profile: Profile, record: TunnelRecord, srv: ServerInfo, *, ready: b
 
     if not ready and runner.dry_run():
         runner.note(
-            f"GET http://127.0.0.1:{record.local_port}{srv.base_url}api/status until it answers 200 (within "
+            f"GET http://{LOOPBACK}:{record.local_port}{srv.base_url}api/status until it answers 200 (within "
             "--timeout); then which page it serves (lab, tree), and whether it asks for a password"
         )
     elif not ready:
@@ -799,12 +801,13 @@ def disconnect(
     even when the server could not be reached (a dead link), and then the error says so.
     """
     from jupytunnel import browser
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master, control_path
 
     deadline = time.monotonic() + timeout
     with state.profile_lock(name, timeout=timeout):
         record = state.load(name)
-        master = Master(profile or _stub(name, record), control_path(name))
+        master = Master(profile or _stub(name, record), control_path(name), resolve())
         live = master.control_path.exists() and master.pid() is not None
         if record is None and not live and not stop_server:
             return f"{name}: no tunnel to close"
@@ -842,11 +845,11 @@ def _stop_server_via(master: Master, profile: Profile, *, live: bool, timeout: f
     """Stop the profile's server (or cancel its job); whether there was one."""
     from jupytunnel import runner
     from jupytunnel.errors import CommandError
-    from jupytunnel.ssh.master import Master, temporary_master
+    from jupytunnel.ssh.master import temporary_master
 
     try:
         if live:
-            stopped = _stop_through(Master(profile, master.control_path), timeout)
+            stopped = _stop_through(master._replace(profile=profile), timeout)
         else:
             with temporary_master(profile, timeout=timeout) as tmp:
                 stopped = _stop_through(tmp, timeout)
@@ -868,6 +871,7 @@ def disconnect_all() -> list[str]:
     """Every recorded tunnel, and every master found by its socket without a record."""
     from pathlib import Path
 
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     records = state.load_all()
@@ -876,7 +880,7 @@ def disconnect_all() -> list[str]:
         if orphan.profile != "?":
             lines.append(disconnect(orphan.profile))
             continue
-        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path)))
+        teardown(orphan, Master(_stub("orphan", None), Path(orphan.control_path), resolve()))
         lines.append(f"closed a master without a record (pid {orphan.pid})")
     return lines
 
@@ -893,10 +897,11 @@ def job_info(record: TunnelRecord) -> dict[str, str | None] | None:
     from jupytunnel import remote
     from jupytunnel.errors import CommandError
     from jupytunnel.remote import slurm
+    from jupytunnel.ssh import resolve
     from jupytunnel.ssh.master import Master
 
     unknown: dict[str, str | None] = {"id": record.job, "node": record.node, "state": None, "time_left": None}
-    master = Master(_stub(record.profile, record), Path(record.control_path))
+    master = Master(_stub(record.profile, record), Path(record.control_path), resolve())
     try:
         result = master.run(slurm.job_status_script(record.job), timeout=MASTER_ROUND_TRIP)
     except CommandError:

@@ -231,14 +231,14 @@ def test_server_logs_through_a_master_that_is_gone_is_sshs_failure(
 ) -> None:
     """The session after the master went away: ssh exits 255 (its fallback is ProxyCommand=false),
     which is ssh's failure, not a missing log."""
-    from jupytunnel import profiles
+    from jupytunnel import profiles, ssh
     from jupytunnel.errors import JupytunnelError
     from jupytunnel.remote import server
     from jupytunnel.ssh.master import Master
 
     for key, value in jt.env.items():
         monkeypatch.setenv(key, value)
-    master = Master(profiles.Profile(name="gone", host="target"), tmp_path / "cm-gone")
+    master = Master(profiles.Profile(name="gone", host="target"), tmp_path / "cm-gone", ssh.resolve())
     with pytest.raises(JupytunnelError) as caught:
         server.logs(master, 5)
     assert str(caught.value).startswith("ssh to target failed: ")

@@ -10,6 +10,7 @@ from jupytunnel import runner
 from jupytunnel.errors import JupytunnelError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import ServerInfo, jobs, launchers, places, server
+from jupytunnel.ssh import Ssh
 from jupytunnel.ssh.master import Master
 
 SERVER = ServerInfo(pid=7, port=8890, sock=None, base_url="/", token="t", root_dir="/", version="2", classic=False)
@@ -35,7 +36,7 @@ def test_a_profile_without_a_launcher_starts_nothing_and_runs_no_command(tmp_pat
     profile = Profile(name="byhand", host="h", launcher="none", remote_port=8890)
     steps: list[runner.Step] = []
     with runner.recording(steps.append), pytest.raises(JupytunnelError) as caught:
-        server.start(Master(profile, tmp_path / "cm"), home="/home/u", timeout=5)
+        server.start(Master(profile, tmp_path / "cm", Ssh("ssh")), home="/home/u", timeout=5)
     assert "its launcher is 'none'" in str(caught.value)
     assert steps == []
 

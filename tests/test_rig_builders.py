@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import Ssh
 from jupytunnel.ssh import args as sshargs
 from testsupport.rig import SSH, Rig, free_port, wait_port
 
@@ -55,7 +56,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
     ctl = str(rig.root / f"b-{route}")
     local = free_port()
     fwd = sshargs.forward_spec(local_port=local, remote_port=http_server)
-    argv = sshargs.tunnel_argv(profile, ssh=SSH, control_path=ctl, forward=fwd, config_file=str(rig.ssh_config))
+    argv = sshargs.tunnel_argv(profile, ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl, forward=fwd)
     log = rig.root / f"b-{route}.log"
     with log.open("wb") as out:  # never a pipe: the -W helper keeps stderr open
         code = subprocess.run(
@@ -64,7 +65,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
     assert code == 0, log.read_text()
     try:
         check = subprocess.run(
-            sshargs.control_argv(profile, "check", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)),
+            sshargs.control_argv(profile, "check", ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl),
             capture_output=True,
             text=True,
             timeout=10,
@@ -75,9 +76,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
         with urllib.request.urlopen(f"http://127.0.0.1:{local}/index.html", timeout=10) as resp:
             assert resp.read() == b"hello from the target\n"
         remote = subprocess.run(
-            sshargs.remote_argv(
-                profile, "echo through-master", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)
-            ),
+            sshargs.remote_argv(profile, "echo through-master", ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl),
             capture_output=True,
             text=True,
             timeout=10,
@@ -86,7 +85,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
         assert remote.stdout == "through-master\n"
     finally:
         subprocess.run(
-            sshargs.control_argv(profile, "exit", ssh=SSH, control_path=ctl, config_file=str(rig.ssh_config)),
+            sshargs.control_argv(profile, "exit", ssh=Ssh(SSH, str(rig.ssh_config)), control_path=ctl),
             capture_output=True,
             timeout=10,
             check=False,
@@ -99,7 +98,7 @@ def test_tunnel_argv_against_real_sshd(rig: Rig, http_server: int, route: str) -
 def test_resolve_argv_against_real_client(rig: Rig) -> None:
     profile = Profile(name="t", host="target", user="nobody", jump=("gateway",))
     out = subprocess.run(
-        sshargs.resolve_argv(profile, ssh=SSH, config_file=str(rig.ssh_config)),
+        sshargs.resolve_argv(profile, ssh=Ssh(SSH, str(rig.ssh_config))),
         capture_output=True,
         text=True,
         timeout=10,

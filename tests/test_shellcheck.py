@@ -12,7 +12,7 @@ import pytest
 
 from jupytunnel import doctor, remote
 from jupytunnel.profiles import Profile, SlurmOptions
-from jupytunnel.remote import ServerInfo, launchers, slurm
+from jupytunnel.remote import ServerInfo, launchers, places, slurm
 
 SHELLCHECK = shutil.which("shellcheck")
 pytestmark = pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (.ci/run installs it)")
@@ -35,7 +35,7 @@ def _scripts() -> list[tuple[str, str]]:
     for p in PROFILES:
         sock = remote.socket_path("/home/u", p.name) if p.transport == "socket" else None
         out += [
-            (f"{p.name} discovery", remote.discovery_script(remote.discovery_extra(p), runtime_dir="/x y")),
+            (f"{p.name} discovery", remote.discovery_script(places.discovery_extra(p), runtime_dir="/x y")),
             (f"{p.name} server list", remote.server_list_script(p)),
             (f"{p.name} stop", remote.stop_script(p, SERVER, session="jupytunnel-x", multiplexer=p.launcher)),
             (f"{p.name} logs", remote.logs_script(p.name, 10)),

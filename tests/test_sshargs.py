@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import Ssh
 from jupytunnel.ssh import args as sshargs
 
 SSH = "/usr/bin/ssh"
@@ -22,8 +23,9 @@ DEFAULTS = [
 FWD = sshargs.forward_spec(local_port=9000, remote_port=8888)
 
 
-def tunnel(profile: Profile, **kw: object) -> list[str]:
-    return sshargs.tunnel_argv(profile, ssh=SSH, control_path=CTL, forward=kw.pop("forward", FWD), **kw)  # type: ignore[arg-type]
+def tunnel(profile: Profile, *, config_file: str | None = None, **kw: object) -> list[str]:
+    ssh = Ssh(SSH, config_file)
+    return sshargs.tunnel_argv(profile, ssh=ssh, control_path=CTL, forward=kw.pop("forward", FWD), **kw)  # type: ignore[arg-type]
 
 
 def test_forward_spec_binds_loopback_only() -> None:
@@ -156,7 +158,7 @@ def test_ssh_options_override_defaults() -> None:
 
 def test_remote_command_through_master() -> None:
     p = Profile(name="a", host="aura", user="ada", jump=("gw",))
-    assert sshargs.remote_argv(p, "echo hi", ssh=SSH, control_path=CTL, config_file="/c") == [
+    assert sshargs.remote_argv(p, "echo hi", ssh=Ssh(SSH, "/c"), control_path=CTL) == [
         SSH,
         "-F",
         "/c",
@@ -176,8 +178,8 @@ def test_remote_command_through_master() -> None:
 
 def test_control_operations() -> None:
     p = Profile(name="a", host="aura")
-    assert sshargs.control_argv(p, "check", ssh=SSH, control_path=CTL) == [SSH, "-S", CTL, "-O", "check", "aura"]
-    assert sshargs.control_argv(p, "exit", ssh=SSH, control_path=CTL, config_file="/c") == [
+    assert sshargs.control_argv(p, "check", ssh=Ssh(SSH), control_path=CTL) == [SSH, "-S", CTL, "-O", "check", "aura"]
+    assert sshargs.control_argv(p, "exit", ssh=Ssh(SSH, "/c"), control_path=CTL) == [
         SSH,
         "-F",
         "/c",
@@ -187,7 +189,7 @@ def test_control_operations() -> None:
         "exit",
         "aura",
     ]
-    assert sshargs.control_argv(p, "forward", ssh=SSH, control_path=CTL, forward=FWD) == [
+    assert sshargs.control_argv(p, "forward", ssh=Ssh(SSH), control_path=CTL, forward=FWD) == [
         SSH,
         "-S",
         CTL,
@@ -200,19 +202,21 @@ def test_control_operations() -> None:
 
 
 def test_master_with_a_first_command() -> None:
-    argv = sshargs.tunnel_argv(Profile(name="a", host="aura", user="ada"), ssh=SSH, control_path=CTL, forward=FWD,
+    argv = sshargs.tunnel_argv(Profile(name="a", host="aura", user="ada"), ssh=Ssh(SSH), control_path=CTL, forward=FWD,
                                command="echo hi")  # fmt: skip
     assert argv == [SSH, "-T", "-M", "-S", CTL, *DEFAULTS, "-L", FWD, "-l", "ada", "aura", "echo hi"]
 
 
 def test_short_persist_for_one_command_masters() -> None:
-    argv = sshargs.tunnel_argv(Profile(name="a", host="aura"), ssh=SSH, control_path=CTL, forward=None, persist="15")
+    argv = sshargs.tunnel_argv(
+        Profile(name="a", host="aura"), ssh=Ssh(SSH), control_path=CTL, forward=None, persist="15"
+    )
     assert argv == [SSH, "-N", "-f", "-M", "-S", CTL, "-o", "ControlPersist=15", *DEFAULTS[2:], "aura"]
 
 
 def test_resolve_argv() -> None:
     p = Profile(name="a", host="aura", user="ada", port=22, jump=("gw",), ssh_options={"Compression": "yes"})
-    assert sshargs.resolve_argv(p, ssh=SSH, config_file="/c") == [
+    assert sshargs.resolve_argv(p, ssh=Ssh(SSH, "/c")) == [
         SSH,
         "-F",
         "/c",
@@ -233,8 +237,6 @@ def test_resolve_argv() -> None:
 
 
 def test_ssh_value_gives_binary_and_config_file() -> None:
-    from jupytunnel.ssh import Ssh
-
     p = Profile(name="a", host="aura")
     with_config = Ssh(SSH, "/c")
     assert with_config.head() == [SSH, "-F", "/c"]
@@ -245,7 +247,7 @@ def test_ssh_value_gives_binary_and_config_file() -> None:
     ]  # fmt: skip
     assert sshargs.mux_client_args(ssh=Ssh(SSH), control_path=CTL)[:3] == [SSH, "-S", CTL]
     assert sshargs.diagnose_argv(p, ssh=with_config)[:4] == [SSH, "-F", "/c", "-T"]
-    # The old spelling (a binary and config_file=) builds the same argv, for callers not moved yet.
+    # Every builder takes the client and its file from the one value, and nothing else.
     builders: list[Callable[..., list[str]]] = [
         lambda **kw: sshargs.tunnel_argv(p, control_path=CTL, forward=FWD, **kw),
         lambda **kw: sshargs.remote_argv(p, "true", control_path=CTL, **kw),
@@ -255,9 +257,9 @@ def test_ssh_value_gives_binary_and_config_file() -> None:
         lambda **kw: sshargs.mux_client_args(control_path=CTL, **kw),
     ]
     for build in builders:
-        assert build(ssh=with_config) == build(ssh=SSH, config_file="/c")
-        assert build(ssh=Ssh(SSH)) == build(ssh=SSH)
-        with pytest.raises(TypeError, match="inside Ssh"):
+        assert build(ssh=with_config)[:3] == [SSH, "-F", "/c"]
+        assert build(ssh=Ssh(SSH)) == [SSH, *build(ssh=with_config)[3:]]
+        with pytest.raises(TypeError):  # no second way to say the config file
             build(ssh=with_config, config_file="/other")
 
 

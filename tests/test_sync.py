@@ -16,6 +16,7 @@ from jupytunnel import runner
 from jupytunnel import sync as s
 from jupytunnel.errors import JupytunnelError, UsageError
 from jupytunnel.profiles import Profile, SyncSettings
+from jupytunnel.ssh import Ssh
 from jupytunnel.ssh import args as sshargs
 
 RSYNC = "/usr/bin/rsync"
@@ -66,7 +67,7 @@ def test_rsync_argv_every_option() -> None:
 
 
 def test_the_e_string_is_the_mux_client_of_the_master() -> None:
-    mux = sshargs.mux_client_args(ssh="/usr/bin/ssh", control_path="/rt/cm-0123", config_file="/c")
+    mux = sshargs.mux_client_args(ssh=Ssh("/usr/bin/ssh", "/c"), control_path="/rt/cm-0123")
     assert mux == [
         "/usr/bin/ssh", "-F", "/c", "-S", "/rt/cm-0123",
         "-o", "ControlMaster=no", "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
@@ -76,7 +77,7 @@ def test_the_e_string_is_the_mux_client_of_the_master() -> None:
     )
     # remote_argv is the same client with a host and a command.
     assert sshargs.remote_argv(
-        Profile(name="a", host="aura"), "true", ssh="/usr/bin/ssh", control_path="/rt/cm-0123", config_file="/c"
+        Profile(name="a", host="aura"), "true", ssh=Ssh("/usr/bin/ssh", "/c"), control_path="/rt/cm-0123"
     ) == [*mux, "-T", "aura", "true"]
 
 

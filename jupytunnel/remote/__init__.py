@@ -1,6 +1,8 @@
 """What runs on the far end. This module: the remote shell scripts every part shares (the
 prelude, discovery of running servers, markers) as pure builders, and the parsers for what
-they print; ``launchers``, ``server``, ``slurm``/``jobs`` and the run scripts build on it.
+they print, and the data they describe (``ServerInfo``, ``Discovery``); ``launchers``,
+``host``, ``server``, ``slurm``/``jobs`` and the run scripts build on it. It imports nothing of
+theirs: the state files (``jupytunnel.state``) read its types without importing any logic.
 
 Each script is one string for the remote login shell, in POSIX sh (what sh, bash, zsh, ksh
 and dash all accept). Every value that comes from a profile is quoted with ``shlex.quote``;
@@ -15,10 +17,10 @@ import shlex
 from typing import NamedTuple
 
 from jupytunnel.errors import JupytunnelError
+from jupytunnel.paths import REMOTE_STATE_DIR, REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
 
 MARK = "==jupytunnel=="
-REMOTE_DIR = '"$HOME"/.local/state/jupytunnel'
 # Unix socket paths must fit sun_path (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 103
 # stop_script's wait for a server to go, in steps of 0.1 s: jupyter's own stop gets
@@ -130,7 +132,7 @@ class ServerInfo(NamedTuple):
 
 def socket_path(home: str, profile: str) -> str:
     """The profile's remote Unix socket, inside the private remote folder."""
-    path = f"{home.rstrip('/')}/.local/state/jupytunnel/{profile}.sock"
+    path = f"{home.rstrip('/')}/{REMOTE_STATE_DIR.removeprefix('~/')}/{profile}.sock"
     if len(path.encode()) > MAX_SOCKET_PATH:
         raise JupytunnelError(
             f"the remote socket path {path} is longer than Unix sockets allow ({MAX_SOCKET_PATH} bytes); "
@@ -140,7 +142,7 @@ def socket_path(home: str, profile: str) -> str:
 
 
 def log_path_expr(profile: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile + '.log')}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + '.log')}"
 
 
 def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
@@ -163,13 +165,6 @@ def discovery_script(extra: str = "", *, runtime_dir: str | None = None) -> str:
         "done\n"
     )
     return body + extra
-
-
-def discovery_extra(profile: Profile) -> str:
-    """What discovery must also ask for this profile (a batch job's state), in the same trip."""
-    from jupytunnel.remote.places import place_of
-
-    return place_of(profile).discovery_extra(profile)
 
 
 def refuse_csh(markers: list[str], profile: Profile) -> None:
@@ -323,13 +318,13 @@ def signal_if_jupyter(pid: int, signal: str = "TERM") -> str:
 
 
 def pid_file(profile: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile + '.pid')}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + '.pid')}"
 
 
 def write_pid_file(profile: str, pid: str, signature: str, *, suffix: str = ".pid") -> str:
     """Record ``pid`` (a shell word) with its start time and ``signature`` (a shell word:
     the part of the command line only this process has), privately."""
-    path = f"{REMOTE_DIR}/{shlex.quote(profile + suffix)}"
+    path = f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile + suffix)}"
     return (
         f"(umask 077; {{ printf '%s\\n' {pid}; ps -o lstart= -p {pid} 2>/dev/null; "
         f"printf '%s\\n' {signature}; }} > {path})\n"

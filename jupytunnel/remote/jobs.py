@@ -12,12 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from jupytunnel import remote, runner
+from jupytunnel import paths, remote, runner
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import MARK, Discovery, ServerInfo, slurm
-from jupytunnel.remote.launchers import Stopped
-from jupytunnel.remote.server import Found
+from jupytunnel.remote.base import Found, Stopped
 from jupytunnel.remote.slurm import Job
 from jupytunnel.ssh.master import SSH_FAILED, Master, ssh_message
 
@@ -83,7 +82,7 @@ class InJob:
 
     def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:  # noqa: ARG002
         """The job goes, running or still pending."""
-        from jupytunnel.remote.server import forget
+        from jupytunnel.remote.host import forget
 
         cancelled = cancel(master, timeout=timeout)
         forget(master.profile)
@@ -106,7 +105,7 @@ def assume_running(profile: Profile, job_id: str) -> runner.Assume:
 
     node, addr, port = DRY_NODE
     info = {"pid": 0, "port": port, "base_url": "/", "token": "", "version": ""}
-    rt = f"~/.local/state/jupytunnel/{profile.name}.rt"
+    rt = f"{paths.REMOTE_STATE_DIR}/{profile.name}.rt"
     return runner.Assume(
         stdout=(
             f"{MARK} job {job_id}|RUNNING|None|{node}|1:00:00|{slurm.job_name(profile)}\n{MARK} jobaddr {addr}\n"

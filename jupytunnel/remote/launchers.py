@@ -1,13 +1,14 @@
 """What starts the remote server and keeps it running after ssh goes: nohup, tmux, screen, or
 a batch job (``jobs.SlurmLauncher``); ``launcher = "none"`` is no launcher at all.
 
-``for_profile`` gives the profile's ``Launcher``, or None when the profile starts no server:
+``for_profile`` gives the profile's ``Launcher`` (the registry of launcher names: the one
+place that imports the batch launcher, ``jobs``), or None when the profile starts no server:
 the type says it, so a caller that would start one must handle None (mypy checks). Every
-profile has a ``Place`` (``places.place_of``, defined here too): where its server runs and
-how it is found, stopped, read and reached there (the ssh host, or a Slurm job's node:
-``jobs.InJob``). nohup, tmux and screen are ``ScriptLauncher``s: the remote script that
-starts the server, a probe that tells whether what it started still runs, and how to undo
-a start that failed half-way; ``server.start_on_host`` runs them.
+profile has a ``Place`` too (``places.place_of``): where its server runs and how it is found,
+stopped, read and reached there. The interfaces are ``remote.base``'s. nohup, tmux and screen
+are ``ScriptLauncher``s: the remote script that starts the server, a probe that tells whether
+what it started still runs, and how to undo a start that failed half-way;
+``host.start_on_host`` runs them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import abc
 import re
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING
 
-from jupytunnel import remote
+from jupytunnel import paths, remote
+from jupytunnel.paths import REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
     PRELUDE,
-    REMOTE_DIR,
     cd_line,
     command_line,
     kill_session_script,
@@ -31,22 +32,22 @@ from jupytunnel.remote import (
     say,
     setup_lines,
 )
+from jupytunnel.remote.base import START_TIMEOUT, Found, Launcher, ScriptLauncher, Stopped
 
 if TYPE_CHECKING:
-    from jupytunnel.remote import Discovery, ServerInfo
-    from jupytunnel.remote.server import Found
+    from jupytunnel.remote import ServerInfo
     from jupytunnel.ssh.master import Master
 
-# A start's --timeout when none is given: a cold start (setup lines, imports) on a busy host.
-START_TIMEOUT = 60.0
+# What the commands layer reads from here: a start's default timeout, what a stop ended.
+__all__ = ["START_TIMEOUT", "Found", "Launcher", "ScriptLauncher", "Stopped"]
 
 
 def _prepare(profile: Profile) -> str:
     """The private folder, then the start's own record (see ``cancel_start``), then the token."""
     return (
         PRELUDE
-        + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
-        + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
+        + f"(umask 077; mkdir -p {REMOTE_STATE_DIR_SH}) && chmod 700 {REMOTE_STATE_DIR_SH} || "
+        + f"{{ {say(f'error cannot create the remote folder {paths.REMOTE_STATE_DIR}')}; exit 1; }}\n"
         + remote.write_pid_file(
             profile.name, '"$$"', shlex.quote(f"jupytunnel-start-{profile.name}"), suffix=".starting"
         )
@@ -76,7 +77,7 @@ def cancel_start(profile: Profile) -> str:
 
 
 def _remote_file(profile: Profile, suffix: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile.name + suffix)}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile.name + suffix)}"
 
 
 def jupyter_argv(profile: Profile, *, sock: str | None) -> list[str]:
@@ -186,93 +187,15 @@ def _remove_socket(sock: str | None) -> str:
     return f"rm -f -- {shlex.quote(sock)}\n" if sock else ""
 
 
-class Stopped(NamedTuple):
-    """What a stop ended: a server (its PID), a job (its id), or nothing (both None)."""
-
-    pid: int | None = None
-    job: str | None = None
-
-    @property
-    def anything(self) -> bool:
-        return self.pid is not None or self.job is not None
-
-
-class Place(Protocol):
-    """Where a profile's server runs (``places.place_of``): the ssh host, or a job's node."""
-
-    # Its servers are batch jobs: found through their job (never by reading runtime files
-    # on the login node), and a job's record says so.
-    jobs: bool
-
-    def discovery_extra(self, profile: Profile) -> str:
-        """What discovery must also ask (a job's state), in the same round trip."""
-        ...
-
-    def private_route(self, profile: Profile) -> bool:
-        """Whether the way to its server ends where only we can listen (our private socket,
-        a job's node): a remembered server may then be tried first, with its token."""
-        ...
-
-    def owns(self, profile: Profile, server: ServerInfo, home: str) -> bool:
-        """Whether ``server`` (from discovery) is the profile's."""
-        ...
-
-    def matches(self, profile: Profile, known: ServerInfo) -> bool:
-        """Whether a remembered server still fits the profile as it is now."""
-        ...
-
-    def first_forward(self, profile: Profile, port: int, known: ServerInfo | None) -> str | None:
-        """The ``-L`` a master starts with; None when the far end is not known yet."""
-        ...
-
-    def find(self, master: Master, discovered: Discovery, *, cli_timeout: float) -> Found: ...
-
-    def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:
-        """Stop the profile's server (``server``: the one found already, else it is looked for)."""
-        ...
-
-    def logs(self, master: Master, lines: int) -> str: ...
-
-    def follow_logs(self, master: Master, lines: int) -> int:
-        """Stream the log until Ctrl-C; ssh's exit code."""
-        ...
-
-
-class Launcher(Protocol):
-    """What starts a profile's server (a process on the host, a batch job)."""
-
-    name: str
-
-    def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
-        """Start the server and wait until it is ready; on any failure nothing is left
-        running (or queued). ``found``: what discovery just saw."""
-        ...
-
-    def start_timeout(self, profile: Profile) -> float:
-        """How long a start may take when the user gives no --timeout."""
-        ...
-
-
-class ScriptLauncher(Protocol):
-    """A launcher on the ssh host itself, as remote scripts (``server.start_on_host`` runs them)."""
-
-    name: str
-
-    def start_script(self, profile: Profile, *, sock: str | None) -> str: ...
-    def probe_script(self, profile: Profile, started: str) -> str: ...
-    def abort_script(self, profile: Profile) -> str: ...
-    def session(self, profile: Profile) -> str | None: ...
-
-
 class _HostLauncher(abc.ABC):
     """What nohup, tmux and screen share: their server is the host's, started by script."""
 
     name = ""
 
     def start(self, master: Master, found: Found, *, timeout: float, tick: Callable[[str], None]) -> ServerInfo:
-        from jupytunnel.remote import server
+        from jupytunnel.remote import host
 
-        return server.start_on_host(master, self, home=found.home, timeout=timeout, tick=tick)
+        return host.start_on_host(master, self, home=found.home, timeout=timeout, tick=tick)
 
     def start_timeout(self, profile: Profile) -> float:  # noqa: ARG002 - the same for every profile
         return START_TIMEOUT
@@ -456,26 +379,3 @@ def for_profile(profile: Profile) -> Launcher | None:
         return jobs.SlurmLauncher()
     by_name: dict[str, Launcher] = {"nohup": Nohup(), "tmux": Tmux(), "screen": Screen()}
     return by_name.get(profile.launcher)
-
-
-def plan_start(profile: Profile) -> list[str]:
-    """For ``tunnel.plan_connect``'s hand-written plan (until connect's dry run is the real
-    code): the lines that show how the server would start (``#`` lines explain)."""
-    if profile.launcher == "slurm":
-        from jupytunnel.remote import slurm
-
-        head = f"# the batch script, written to ~/.local/state/jupytunnel/{profile.name}.sbatch and submitted"
-        body = [f"#   {line}" if line else "#" for line in slurm.batch_script(profile).splitlines()]
-        return [head + " with: sbatch " + shlex.join(slurm.submit_args(profile)), *body]
-    return []
-
-
-def start_script(profile: Profile, *, sock: str | None) -> str:
-    """For ``tunnel.plan_connect`` too: the remote script that starts the profile's server
-    (for a Slurm profile: submits its job); "" for a profile that starts none."""
-    if profile.launcher == "slurm":
-        from jupytunnel.remote import slurm
-
-        return slurm.submit_script(profile)
-    launcher = scripted(profile)
-    return launcher.start_script(profile, sock=sock) if launcher is not None else ""

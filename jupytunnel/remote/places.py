@@ -7,8 +7,9 @@ chose). Every caller asks the profile's place (``place_of``) instead of testing 
 launcher's name; what *starts* a server is the launcher's (``launchers.for_profile``).
 
 Light on purpose: connect asks the place before ssh is spawned, so the heavy parts
-(``server``, ``jobs``) are imported by the methods that need them, and the interface
-(``launchers.Place``) is only imported for type checking.
+(``host``, ``jobs``) are imported by the methods that need them, and the interface
+(``base.Place``) is only imported for type checking. Nothing below imports this module:
+``host`` and ``jobs`` are the work, this is the choice between them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jupytunnel.profiles import Profile
     from jupytunnel.remote import Discovery, ServerInfo
-    from jupytunnel.remote.launchers import Place, Stopped
-    from jupytunnel.remote.server import Found
+    from jupytunnel.remote.base import Found, Place, Stopped
     from jupytunnel.ssh.master import Master
 
 
@@ -36,44 +36,45 @@ class OnHost:
         return profile.transport == "socket"
 
     def owns(self, profile: Profile, server: ServerInfo, home: str) -> bool:
-        from jupytunnel import remote
-        from jupytunnel.remote.server import remote_port
+        from jupytunnel.remote import host
 
-        if profile.transport == "socket":
-            return server.sock is not None and server.sock == remote.socket_path(home, profile.name)
-        return server.sock is None and server.port is not None and server.port == remote_port(profile)
+        return host.owns(profile, server, home)
 
     def matches(self, profile: Profile, known: ServerInfo) -> bool:
         if known.job:
             return False  # a job's server, and the profile is no longer a batch one
         if profile.transport == "tcp":
             return known.sock is None and known.port == profile.remote_port
-        return known.sock is not None and known.sock.endswith(f"/.local/state/jupytunnel/{profile.name}.sock")
+        from jupytunnel import paths
+
+        folder = paths.REMOTE_STATE_DIR.removeprefix("~")  # the remote home is not known here
+        return known.sock is not None and known.sock.endswith(f"{folder}/{profile.name}.sock")
 
     def first_forward(self, profile: Profile, port: int, known: ServerInfo | None) -> str | None:
         from jupytunnel.ssh import args as sshargs
 
         if profile.transport == "tcp":
-            from jupytunnel.remote import server
+            from jupytunnel.remote import host
 
-            far = server.remote_port(profile)  # None: "auto", and no port remembered yet
+            far = host.remote_port(profile, jobs=self.jobs)  # None: "auto", and no port remembered yet
             return sshargs.forward_spec(local_port=port, remote_port=far) if far is not None else None
         return sshargs.forward_spec(local_port=port, remote_socket=known.sock) if known and known.sock else None
 
     def find(self, master: Master, discovered: Discovery, *, cli_timeout: float) -> Found:
-        from jupytunnel.remote import server
+        from jupytunnel.remote import host
 
-        return server.find_on_host(master, discovered, cli_timeout=cli_timeout)
+        return host.find_on_host(master, discovered, cli_timeout=cli_timeout)
 
     def stop(self, master: Master, *, timeout: float, server: ServerInfo | None = None) -> Stopped:
-        from jupytunnel.remote import server as srv
+        from jupytunnel.remote import host, launchers
 
-        return srv.stop_on_host(master, timeout=timeout, server=server)
+        launcher = launchers.scripted(master.profile)
+        return host.stop_on_host(master, launcher=launcher, timeout=timeout, server=server)
 
     def logs(self, master: Master, lines: int) -> str:
-        from jupytunnel.remote import server
+        from jupytunnel.remote import host
 
-        return server.logs_on_host(master, lines)
+        return host.logs_on_host(master, lines)
 
     def follow_logs(self, master: Master, lines: int) -> int:
         from jupytunnel import remote, runner
@@ -91,3 +92,8 @@ def place_of(profile: Profile) -> Place:
 
         return jobs.IN_JOB
     return ON_HOST
+
+
+def discovery_extra(profile: Profile) -> str:
+    """What discovery must also ask for this profile (a batch job's state), in the same trip."""
+    return place_of(profile).discovery_extra(profile)

@@ -20,12 +20,12 @@ import re
 import shlex
 from typing import NamedTuple
 
+from jupytunnel.paths import REMOTE_STATE_DIR, REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import (
     MARK,
     POSIX_PRELUDE,
     PRELUDE,
-    REMOTE_DIR,
     cd_line,
     command_line,
     jupyter_cli,
@@ -35,7 +35,7 @@ from jupytunnel.remote import (
 from jupytunnel.remote.run_launchers import RunLauncher, job_name
 
 RUN_ID_RE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{4}")
-RUNS_DIR = f"{REMOTE_DIR}/runs"
+RUNS_DIR = f"{REMOTE_STATE_DIR_SH}/runs"
 FINAL_STATES = ("done", "failed", "cancelled")
 # A run not yet ended: "pending" is a batch job waiting for its compute node (Slurm).
 ACTIVE_STATES = ("pending", "running")
@@ -232,7 +232,7 @@ def start_script(
     """Create the run folder, take the notebook from stdin, start ``job.sh`` detached, and
     wait (5 s at most) until the job has written its first state."""
     d = run_dir(run_id)
-    fail = say(f"error cannot create the remote run folder ~/.local/state/jupytunnel/runs/{run_id}")
+    fail = say(f"error cannot create the remote run folder {REMOTE_STATE_DIR}/runs/{run_id}")
     need = ""
     if launcher.needs:
         missing = say(f"error {launcher.needs} is not installed on the remote (the profile's launcher)")
@@ -241,7 +241,7 @@ def start_script(
         PRELUDE
         + need
         + "JT_SH=$(command -v bash 2>/dev/null) || JT_SH=$(command -v sh) || JT_SH=/bin/sh\n"
-        + f"(umask 077; mkdir -p {d}) && chmod 700 {REMOTE_DIR} {RUNS_DIR} {d} || {{ {fail}; exit 1; }}\n"
+        + f"(umask 077; mkdir -p {d}) && chmod 700 {REMOTE_STATE_DIR_SH} {RUNS_DIR} {d} || {{ {fail}; exit 1; }}\n"
         + f"[ -e {d}/state.json ] && {{ {say(f'error run {run_id} exists on the remote')}; exit 1; }}\n"
         + f"cd -- {d} || exit 1\n"
         + f"cat > input.ipynb || {{ {fail}; exit 1; }}\n"

@@ -20,8 +20,9 @@ from __future__ import annotations
 import shlex
 from typing import NamedTuple
 
+from jupytunnel.paths import REMOTE_STATE_DIR, REMOTE_STATE_DIR_SH
 from jupytunnel.profiles import Profile
-from jupytunnel.remote import MARK, POSIX_PRELUDE, PRELUDE, REMOTE_DIR, cd_line, command_line, say, setup_lines
+from jupytunnel.remote import MARK, POSIX_PRELUDE, PRELUDE, cd_line, command_line, say, setup_lines
 
 # Job states in which the job still holds (or waits for) an allocation: ``squeue -o %T``.
 ACTIVE_STATES = frozenset(
@@ -42,7 +43,7 @@ def job_name(profile: Profile) -> str:
 
 
 def _file(profile: Profile, suffix: str) -> str:
-    return f"{REMOTE_DIR}/{shlex.quote(profile.name + suffix)}"
+    return f"{REMOTE_STATE_DIR_SH}/{shlex.quote(profile.name + suffix)}"
 
 
 def output_path_expr(profile: Profile) -> str:
@@ -67,7 +68,7 @@ def batch_script(profile: Profile) -> str:
     no_token = say("error no token (the private folder is not shared with the node?)")
     return (
         POSIX_PRELUDE  # the interpreter line names a POSIX shell: no csh guard here
-        + f"D={REMOTE_DIR}\n"
+        + f"D={REMOTE_STATE_DIR_SH}\n"
         + f'RT="$D"/{shlex.quote(profile.name + ".rt")}\n'
         + "umask 077\n"
         # The token: from a private file, removed at once; never in argv or the output file.
@@ -107,8 +108,8 @@ def submit_script(profile: Profile) -> str:
     sbatch = command_line(["sbatch", *submit_args(profile)])
     return (
         PRELUDE
-        + f"(umask 077; mkdir -p {REMOTE_DIR}) && chmod 700 {REMOTE_DIR} || "
-        + f"{{ {say('error cannot create the remote folder ~/.local/state/jupytunnel')}; exit 1; }}\n"
+        + f"(umask 077; mkdir -p {REMOTE_STATE_DIR_SH}) && chmod 700 {REMOTE_STATE_DIR_SH} || "
+        + f"{{ {say(f'error cannot create the remote folder {REMOTE_STATE_DIR}')}; exit 1; }}\n"
         + f"command -v sbatch >/dev/null 2>&1 || {{ {missing}; exit 1; }}\n"
         + f"IFS= read -r t || {{ {say('error no token on stdin')}; exit 1; }}\n"
         + f"(umask 077; printf '%s\\n' \"$t\" > {_file(profile, '.token')}); unset t\n"
@@ -143,7 +144,7 @@ def probe_script(profile: Profile, *, output_lines: int = 0) -> str:
         "    n=$(printf '%s' \"$q\" | cut -d '|' -f 3)\n"
         '    a=$(sinfo -h -n "$n" -o %o 2>/dev/null | head -n 1)\n'
         f"    printf '%s\\n' \"{MARK} jobaddr $a\"\n"
-        f"    rt={REMOTE_DIR}/{shlex.quote(profile.name + '.rt')}\n"
+        f"    rt={REMOTE_STATE_DIR_SH}/{shlex.quote(profile.name + '.rt')}\n"
         '    if [ "$(cat "$rt"/job 2>/dev/null)" = "$id" ]; then\n'
         '      for f in "$rt"/jpserver-*.json; do\n'
         f'        [ -f "$f" ] && {{ printf \'%s\\n\' "{MARK} jobfile $f"; cat "$f"; echo; }}\n'

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-# Both ends of every forward bind this address: without it ssh may "succeed" on [::1] when
-# 127.0.0.1 is taken, and never all interfaces.
-LOOPBACK = "127.0.0.1"
+from jupytunnel.net import LOOPBACK
+
+__all__ = ["EXIT_ON_FORWARD_FAILURE", "LOOPBACK", "SERVER_ALIVE", "Ssh", "config_path", "resolve", "yes_no"]
 # Keep-alive probes: a dead path ends the master after 30 s x 3 instead of a TCP timeout.
 SERVER_ALIVE: tuple[tuple[str, str], ...] = (
     ("ServerAliveInterval", "30"),
@@ -45,8 +45,53 @@ class Ssh(NamedTuple):
 
 def resolve() -> Ssh:
     """``JUPYTUNNEL_SSH`` or ``ssh`` on PATH, and ``JUPYTUNNEL_SSH_CONFIG`` (see
-    ``ssh.master.config_file``: a path with spaces becomes a link without them)."""
+    ``config_path``: a path with spaces becomes a link without them). The one place that
+    reads the environment for them: everything below is given the result."""
     from jupytunnel import runner
-    from jupytunnel.ssh import master
 
-    return Ssh(runner.ssh_binary(), master.config_file())
+    return Ssh(runner.ssh_binary(), config_path())
+
+
+def config_path() -> str | None:
+    """The ``-F`` file (``JUPYTUNNEL_SSH_CONFIG``), None for ssh's own default."""
+    from jupytunnel import paths
+
+    override = paths.ssh_config_override()
+    if not override:
+        return None
+    text = str(override)
+    return _spaceless(text) if any(c.isspace() for c in text) else text
+
+
+def _spaceless(path: str) -> str:
+    """A link without whitespace to the ssh config: OpenSSH passes ``-F`` on to the ssh it
+    runs for each ``-J`` hop unquoted, so "my configs/ssh config" would become two words."""
+    import contextlib
+    import os
+
+    from jupytunnel import paths
+    from jupytunnel.errors import JupytunnelError
+
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - other Python implementations
+        from hashlib import blake2b
+    target = os.path.abspath(path)
+    folder = paths.ensure_private_dir(paths.runtime_dir())
+    link = folder / f"ssh-config-{blake2b(target.encode(), digest_size=6).hexdigest()}"
+    if any(c.isspace() for c in str(link)):
+        return path  # nowhere better to put it; ssh will say what it cannot open
+    try:
+        if os.readlink(link) == target:
+            return str(link)
+    except OSError:
+        pass
+    temp = link.with_name(f"{link.name}.{os.getpid()}")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        os.symlink(target, temp)
+        os.replace(temp, link)
+    except OSError as exc:
+        raise JupytunnelError(f"cannot link {link} to the ssh config {path}: {exc.strerror}") from None
+    return str(link)

@@ -5,8 +5,7 @@ and among ``-o`` flags the first one), so a user's ``ssh_options`` replace our d
 removing them rather than by coming later.
 
 Every builder takes ``ssh``, an ``Ssh`` (the client and its ``-F`` file, resolved once by the
-caller). For callers not moved yet, a plain binary path with a separate ``config_file=`` is
-still accepted (``_head``); new code passes an ``Ssh``.
+caller with ``ssh.resolve()``): nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -34,16 +33,6 @@ def _options(defaults: Iterable[tuple[str, str]], user: Mapping[str, SshOptionVa
     for key, uvalue in user.items():
         out += ["-o", f"{key}={option_value(uvalue)}"]
     return out
-
-
-def _head(ssh: Ssh | str, config_file: str | None) -> list[str]:
-    """``ssh [-F FILE]``. A ``str`` with ``config_file``: the old spelling, kept for callers
-    not moved to ``Ssh`` yet (``ssh.master``, ``tunnel``, ``remote``); an ``Ssh`` says it all."""
-    if isinstance(ssh, str):
-        return Ssh(ssh, config_file).head()
-    if config_file is not None:
-        raise TypeError("pass the config file inside Ssh, not as config_file=")
-    return ssh.head()
 
 
 def connection_args(profile: Profile) -> list[str]:
@@ -94,10 +83,9 @@ def forward_spec(
 def tunnel_argv(
     profile: Profile,
     *,
-    ssh: Ssh | str,
+    ssh: Ssh,
     control_path: str,
     forward: str | None,
-    config_file: str | None = None,
     persist: str = "yes",
     command: str | None = None,
 ) -> list[str]:
@@ -113,7 +101,7 @@ def tunnel_argv(
     first request through it do.
     """
     head = ["-N", "-f"] if command is None else ["-T"]
-    argv = [*_head(ssh, config_file), *head, "-M", "-S", control_path]
+    argv = [*ssh.head(), *head, "-M", "-S", control_path]
     defaults = tuple((k, persist if k == "ControlPersist" else v) for k, v in TUNNEL_DEFAULTS)
     argv += _options(defaults, profile.ssh_options)
     if forward is not None:
@@ -121,21 +109,20 @@ def tunnel_argv(
     return [*argv, *connection_args(profile), profile.host, *([command] if command is not None else [])]
 
 
-def diagnose_argv(profile: Profile, *, ssh: Ssh | str, config_file: str | None = None) -> list[str]:
+def diagnose_argv(profile: Profile, *, ssh: Ssh) -> list[str]:
     """One plain connection, no multiplexing, that only logs in and exits: run after a
     master failed through jump hosts or a ProxyCommand, because a ControlPersist master
     sends its proxy's stderr (where each hop's cause is) to /dev/null."""
     plain = ("-o", "BatchMode=yes", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ControlPersist=no")
-    return [*_head(ssh, config_file), "-T", *plain, *connection_args(profile), profile.host, "exit"]
+    return [*ssh.head(), "-T", *plain, *connection_args(profile), profile.host, "exit"]
 
 
 def remote_argv(
     profile: Profile,
     command: str,
     *,
-    ssh: Ssh | str,
+    ssh: Ssh,
     control_path: str,
-    config_file: str | None = None,
 ) -> list[str]:
     """Run ``command`` (one string for the remote shell) through the existing master.
 
@@ -144,14 +131,14 @@ def remote_argv(
     fallback fail at once instead (a command-line option beats any config), and BatchMode
     keeps it from prompting.
     """
-    return [*mux_client_args(ssh=ssh, control_path=control_path, config_file=config_file), "-T", profile.host, command]
+    return [*mux_client_args(ssh=ssh, control_path=control_path), "-T", profile.host, command]
 
 
-def mux_client_args(*, ssh: Ssh | str, control_path: str, config_file: str | None = None) -> list[str]:
+def mux_client_args(*, ssh: Ssh, control_path: str) -> list[str]:
     """An ssh that only ever rides the master on ``control_path`` (see ``remote_argv``);
     the host and command follow. ``rsync -e`` is given exactly this."""
     return [
-        *_head(ssh, config_file), "-S", control_path, "-o", "ControlMaster=no",
+        *ssh.head(), "-S", control_path, "-o", "ControlMaster=no",
         "-o", "ProxyCommand=false", "-o", "BatchMode=yes",
     ]  # fmt: skip
 
@@ -160,20 +147,19 @@ def control_argv(
     profile: Profile,
     operation: str,
     *,
-    ssh: Ssh | str,
+    ssh: Ssh,
     control_path: str,
-    config_file: str | None = None,
     forward: str | None = None,
 ) -> list[str]:
     """``ssh -O check|exit|forward|cancel``, addressed to the master by its socket."""
-    argv = [*_head(ssh, config_file), "-S", control_path, "-O", operation]
+    argv = [*ssh.head(), "-S", control_path, "-O", operation]
     if forward is not None:
         argv += ["-L", forward]
     return [*argv, profile.host]
 
 
-def resolve_argv(profile: Profile, *, ssh: Ssh | str, config_file: str | None = None) -> list[str]:
+def resolve_argv(profile: Profile, *, ssh: Ssh) -> list[str]:
     """``ssh -G``: what OpenSSH resolves for this profile, without connecting."""
-    argv = [*_head(ssh, config_file), "-G"]
+    argv = [*ssh.head(), "-G"]
     argv += _options((), profile.ssh_options)
     return [*argv, *connection_args(profile), profile.host]

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from jupytunnel import paths, runner, state
+from jupytunnel import paths, runner
 from jupytunnel.errors import CommandError, JupytunnelError
 from jupytunnel.profiles import Profile
+from jupytunnel.ssh import Ssh, mux
 from jupytunnel.ssh import args as sshargs
-from jupytunnel.ssh import mux
 
 _CHECK_PATTERN = r"Master running \(pid=(\d+)\)"
 # Lines of ssh's stderr that are noise, not the reason for a failure.
@@ -27,44 +27,6 @@ def control_path(profile_name: str) -> Path:
         from hashlib import blake2b
     digest = blake2b(profile_name.encode(), digest_size=8).hexdigest()
     return paths.runtime_dir() / f"cm-{digest}"
-
-
-def config_file() -> str | None:
-    override = paths.ssh_config_override()
-    if not override:
-        return None
-    text = str(override)
-    return _spaceless(text) if any(c.isspace() for c in text) else text
-
-
-def _spaceless(path: str) -> str:
-    """A link without whitespace to the ssh config: OpenSSH passes ``-F`` on to the ssh it
-    runs for each ``-J`` hop unquoted, so "my configs/ssh config" would become two words."""
-    import os
-
-    try:
-        from _blake2 import blake2b
-    except ImportError:  # pragma: no cover - other Python implementations
-        from hashlib import blake2b
-    target = os.path.abspath(path)
-    folder = paths.ensure_private_dir(paths.runtime_dir())
-    link = folder / f"ssh-config-{blake2b(target.encode(), digest_size=6).hexdigest()}"
-    if any(c.isspace() for c in str(link)):
-        return path  # nowhere better to put it; ssh will say what it cannot open
-    try:
-        if os.readlink(link) == target:
-            return str(link)
-    except OSError:
-        pass
-    temp = link.with_name(f"{link.name}.{os.getpid()}")
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        os.symlink(target, temp)
-        os.replace(temp, link)
-    except OSError as exc:
-        raise JupytunnelError(f"cannot link {link} to the ssh config {path}: {exc.strerror}") from None
-    return str(link)
 
 
 # Lines that name a cause, for any hop: through a jump host the first hop's "connect to host
@@ -92,35 +54,26 @@ def ssh_message(stderr: str) -> str:
 
 
 class Master(NamedTuple):
+    """The profile's master on ``control_path``, driven with ``ssh`` (resolved once, by
+    ``master_for`` or the caller: ``ssh.resolve()``)."""
+
     profile: Profile
     control_path: Path
+    ssh: Ssh
 
     @property
     def ctl(self) -> str:
         return str(self.control_path)
 
     def remote_argv(self, script: str) -> list[str]:
-        return sshargs.remote_argv(
-            self.profile,
-            script,
-            ssh=runner.ssh_binary(),
-            control_path=self.ctl,
-            config_file=config_file(),
-        )
+        return sshargs.remote_argv(self.profile, script, ssh=self.ssh, control_path=self.ctl)
 
     def mux_argv(self) -> list[str]:
         """An ssh that rides this master only; the host and command follow (``rsync -e``)."""
-        return sshargs.mux_client_args(ssh=runner.ssh_binary(), control_path=self.ctl, config_file=config_file())
+        return sshargs.mux_client_args(ssh=self.ssh, control_path=self.ctl)
 
     def control_argv(self, operation: str, forward: str | None = None) -> list[str]:
-        return sshargs.control_argv(
-            self.profile,
-            operation,
-            ssh=runner.ssh_binary(),
-            control_path=self.ctl,
-            config_file=config_file(),
-            forward=forward,
-        )
+        return sshargs.control_argv(self.profile, operation, ssh=self.ssh, control_path=self.ctl, forward=forward)
 
     def run(
         self, script: str, *, timeout: float, stdin_text: str | None = None, assume: runner.Assume | None = None
@@ -167,10 +120,35 @@ class Master(NamedTuple):
             self.control_path.unlink()
 
 
-def master_for(profile: Profile) -> Master:
+def master_for(profile: Profile, ssh: Ssh | None = None) -> Master:
+    """The profile's master; ``ssh``: the client resolved by the caller, else resolved here."""
     if not runner.dry_run():  # a dry run creates no folder
         paths.ensure_private_dir(paths.runtime_dir())
-    return Master(profile, control_path(profile.name))
+    if ssh is None:
+        from jupytunnel.ssh import resolve
+
+        ssh = resolve()
+    return Master(profile, control_path(profile.name), ssh)
+
+
+def ssh_log_path(profile: str) -> Path:
+    """Where the master's ssh writes its stderr (read on failure, then pruned)."""
+    from jupytunnel.profiles import validate_name
+
+    if runner.dry_run():  # no ssh runs, so no log: the folder is not made either
+        return paths.tunnels_dir() / f"{validate_name(profile)}.ssh.log"
+    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{validate_name(profile)}.ssh.log"
+
+
+def prune_ssh_log(profile: str) -> None:
+    """Remove the profile's ssh log once read, if ssh said nothing: empty files, one per
+    host met, would otherwise pile up in the state folder."""
+    from jupytunnel.profiles import validate_name
+
+    path = paths.tunnels_dir() / f"{validate_name(profile)}.ssh.log"
+    with contextlib.suppress(OSError):
+        if path.stat().st_size == 0:
+            path.unlink()
 
 
 def start_master(
@@ -189,10 +167,9 @@ def start_master(
     """
     argv = sshargs.tunnel_argv(
         master.profile,
-        ssh=runner.ssh_binary(),
+        ssh=master.ssh,
         control_path=master.ctl,
         forward=forward,
-        config_file=config_file(),
         persist=persist,
         command=command,
     )
@@ -204,7 +181,7 @@ def start_master(
 
     # The same argv started already, before the imports (a plain `connect NAME`): that one.
     early = prelaunch.take(argv, capture=command is not None)
-    log = state.ssh_log_path(master.profile.name)
+    log = ssh_log_path(master.profile.name)
     return early or runner.Forking(argv, log_path=log, capture=command is not None)
 
 
@@ -219,21 +196,22 @@ def finish_master(master: Master, started: runner.Forking, *, timeout: float) ->
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
     finally:
         if not runner.dry_run():
-            state.prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
+            prune_ssh_log(master.profile.name)  # read by now; an empty one says nothing
     if result.returncode == SSH_FAILED or (result.returncode != 0 and not result.stdout):
         raise JupytunnelError(
             f"ssh to {master.profile.host} failed (exit {result.returncode}): "
-            f"{ssh_message(_hop_causes(master.profile) + result.stderr)}"
+            f"{ssh_message(_hop_causes(master) + result.stderr)}"
         )
     return result
 
 
-def _hop_causes(profile: Profile) -> str:
+def _hop_causes(master: Master) -> str:
     """What the hops said, from a plain connection (see ``sshargs.diagnose_argv``); only for
     profiles with jump hosts or a ProxyCommand, and only after a failure."""
+    profile = master.profile
     if not (profile.jump or profile.proxy_command):
         return ""
-    argv = sshargs.diagnose_argv(profile, ssh=runner.ssh_binary(), config_file=config_file())
+    argv = sshargs.diagnose_argv(profile, ssh=master.ssh)
     try:
         return runner.run(argv, timeout=15).stderr
     except CommandError as exc:
@@ -248,14 +226,15 @@ TEMPORARY_PERSIST = "15"  # seconds a one-command master outlives its last use
 
 
 @contextlib.contextmanager
-def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
+def temporary_master(profile: Profile, *, timeout: float, ssh: Ssh | None = None) -> Iterator[Master]:
     """The profile's live master if there is one, else a master opened for this block only.
 
     The temporary one has a socket of its own (``cm-HASH.tPID``), so a ``connect`` running
     meanwhile never mistakes it for an orphan, and we never close a master we did not open.
-    In a dry run its start and its exit are recorded, and no socket is looked for.
+    In a dry run its start and its exit are recorded, and no socket is looked for. ``ssh``:
+    the client the caller resolved (else ``master_for`` resolves it).
     """
-    master = master_for(profile)
+    master = master_for(profile, ssh)
     if master.pid() is not None:
         yield master
         return
@@ -271,7 +250,7 @@ def temporary_master(profile: Profile, *, timeout: float) -> Iterator[Master]:
 def _temporary(master: Master) -> Master:
     import os
 
-    temp = Master(master.profile, master.control_path.with_name(f"{master.control_path.name}.t{os.getpid()}"))
+    temp = master._replace(control_path=master.control_path.with_name(f"{master.control_path.name}.t{os.getpid()}"))
     temp.remove_stale_socket()
     return temp
 
