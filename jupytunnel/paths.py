@@ -79,6 +79,11 @@ def locks_dir() -> Path:
     return state_dir() / "locks"
 
 
+def ssh_log_file(profile: str) -> Path:
+    """Where a profile's master's ssh writes its stderr (``profile``: a valid name)."""
+    return tunnels_dir() / f"{profile}.ssh.log"
+
+
 def plans_dir() -> Path:
     """What the last connect of each profile ran to open its master (``prelaunch``)."""
     return state_dir() / "plans"

@@ -105,12 +105,6 @@ def record_path(profile: str) -> Path:
     return paths.tunnels_dir() / f"{validate_name(profile)}.json"
 
 
-def ssh_log_path(profile: str) -> Path:
-    if _dry():  # no ssh runs, so no log: the folder is not made either
-        return paths.tunnels_dir() / f"{record_path(profile).stem}.ssh.log"
-    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{record_path(profile).stem}.ssh.log"
-
-
 def _dry(note: str = "") -> bool:
     """In a dry run (the runner's mode): say ``note`` (what would be written) and write
     nothing. Every writer here asks, so the real code can run as its own dry run."""
@@ -127,15 +121,6 @@ def _note_if(said: bool, note: str) -> None:
         from jupytunnel import runner
 
         runner.note(note)
-
-
-def prune_ssh_log(profile: str) -> None:
-    """Remove the profile's ssh log once read, if ssh said nothing: empty files, one per
-    host met, would otherwise pile up in the state folder."""
-    path = paths.tunnels_dir() / f"{record_path(profile).stem}.ssh.log"
-    with contextlib.suppress(OSError):
-        if path.stat().st_size == 0:
-            path.unlink()
 
 
 def load(profile: str) -> TunnelRecord | None:

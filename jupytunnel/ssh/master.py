@@ -135,9 +135,10 @@ def ssh_log_path(profile: str) -> Path:
     """Where the master's ssh writes its stderr (read on failure, then pruned)."""
     from jupytunnel.profiles import validate_name
 
-    if runner.dry_run():  # no ssh runs, so no log: the folder is not made either
-        return paths.tunnels_dir() / f"{validate_name(profile)}.ssh.log"
-    return paths.ensure_state_dir(paths.tunnels_dir()) / f"{validate_name(profile)}.ssh.log"
+    path = paths.ssh_log_file(validate_name(profile))
+    if not runner.dry_run():  # no ssh runs in a dry run, so no log: the folder is not made either
+        paths.ensure_state_dir(path.parent)
+    return path
 
 
 def prune_ssh_log(profile: str) -> None:
@@ -145,7 +146,7 @@ def prune_ssh_log(profile: str) -> None:
     host met, would otherwise pile up in the state folder."""
     from jupytunnel.profiles import validate_name
 
-    path = paths.tunnels_dir() / f"{validate_name(profile)}.ssh.log"
+    path = paths.ssh_log_file(validate_name(profile))
     with contextlib.suppress(OSError):
         if path.stat().st_size == 0:
             path.unlink()
@@ -173,15 +174,13 @@ def start_master(
         persist=persist,
         command=command,
     )
-    if runner.dry_run():  # no log (nor the folder it goes in)
-        return runner.Forking(
-            argv, log_path=paths.tunnels_dir() / "ssh.log", capture=command is not None, assume=assume
-        )
+    log = ssh_log_path(master.profile.name)
+    if runner.dry_run():  # recorded, not started: nothing is written to the log
+        return runner.Forking(argv, log_path=log, capture=command is not None, assume=assume)
     from jupytunnel import prelaunch
 
     # The same argv started already, before the imports (a plain `connect NAME`): that one.
     early = prelaunch.take(argv, capture=command is not None)
-    log = ssh_log_path(master.profile.name)
     return early or runner.Forking(argv, log_path=log, capture=command is not None)
 
 
