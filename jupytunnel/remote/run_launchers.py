@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from jupytunnel.profiles import Profile
+from jupytunnel.remote import kill_session_script
 
 
 def session_name(run_id: str) -> str:
@@ -67,7 +68,7 @@ class TmuxRun:
         return f'tmux new-session -d -s {name} -c "$PWD" "$JT_SH ./job.sh {run_id}"\n'
 
     def cleanup_lines(self, run_id: str) -> str:
-        return f"tmux kill-session -t ={shlex.quote(session_name(run_id))} 2>/dev/null\n"
+        return kill_session_script(session_name(run_id), self.name)
 
     def session(self, run_id: str) -> str | None:
         return session_name(run_id)
@@ -83,7 +84,7 @@ class ScreenRun:
         return f'screen -dmS {name} "$JT_SH" ./job.sh {shlex.quote(run_id)}\n'
 
     def cleanup_lines(self, run_id: str) -> str:
-        return f"screen -S {shlex.quote(session_name(run_id))} -X quit >/dev/null 2>&1\n"
+        return kill_session_script(session_name(run_id), self.name)
 
     def session(self, run_id: str) -> str | None:
         return session_name(run_id)
