@@ -102,6 +102,18 @@ def jt(rig: Rig) -> Iterator[JT]:
     j.run("disconnect", "--all", timeout=60)
 
 
+@pytest.fixture(scope="module")
+def server(rig: Rig) -> Iterator[int]:
+    """One Jupyter server on the target, started by hand (not by jupytunnel), shared by a
+    module's tests; its port."""
+    from helpers import kill_pid, start_server_by_hand
+
+    port = free_port()
+    pid = start_server_by_hand(rig, port)
+    yield port
+    kill_pid(pid)
+
+
 @pytest.fixture
 def remote_port() -> int:
     return free_port()

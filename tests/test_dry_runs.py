@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 from conftest import JT
-from helpers import dry_run_commands, kill_pid, procs_with, run_json, start_server_by_hand
+from helpers import dry_run_commands, kill_pid, procs_with, run_json
 
 from testsupport.rig import Rig, free_port
 
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.integration
 _DOC_START = re.compile(r"^(?:\+ )?\w+=\$\(cat <<'(\w+)'$")
 # Where a dry run ends because the next step depends on an answer it does not get.
 DRY_END = "# the dry run ends here"
-
-
-@pytest.fixture(scope="module")
-def server(rig: Rig) -> Iterator[int]:
-    """One Jupyter server on the target, started by hand; the tests connect to it."""
-    port = free_port()
-    pid = start_server_by_hand(rig, port)
-    yield port
-    kill_pid(pid)
 
 
 def echoed(stderr: str) -> list[list[str]]:

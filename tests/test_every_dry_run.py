@@ -15,7 +15,6 @@ from pathlib import Path
 from conftest import JT
 from helpers import kill_pid, procs_with, run_json, wait_for
 from test_dry_runs import echoed, normalise
-from test_tunnel import server  # noqa: F401 - the fixture
 
 from jupytunnel import completion
 from jupytunnel.cli.app import app as cli_app
@@ -95,7 +94,7 @@ def _files(jt: JT) -> dict[str, bytes]:
     }
 
 
-def test_status_both_ways(jt: JT, server: int) -> None:  # noqa: F811
+def test_status_both_ways(jt: JT, server: int) -> None:
     """status asks the control socket in-process and Jupyter by HTTP: no command either way."""
     jt.profile("aura", remote_port=server, launcher="none")
     run_json(jt.run("connect", "aura", "--json"))

@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 from conftest import JT
-from helpers import api_status, kill_pid, procs_with, run_json, start_server_by_hand, wait_for, wait_gone
+from helpers import api_status, procs_with, run_json, wait_for, wait_gone
 
 from testsupport.rig import Rig, free_port
 
@@ -26,15 +25,6 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(rig: Rig) -> Iterator[int]:
-    """A Jupyter server on the target, started by hand, for the first-run connects."""
-    port = free_port()
-    pid = start_server_by_hand(rig, port)
-    yield port
-    kill_pid(pid)
 
 
 def _defaults(jt: JT, port: int) -> None:

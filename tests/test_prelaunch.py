@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from conftest import JT
 from helpers import api_status, procs_with, wait_for, wait_gone
-from test_tunnel import server  # noqa: F401 - the fixture
 
 from jupytunnel import prelaunch
 from jupytunnel.ssh.master import control_path
@@ -79,7 +78,7 @@ def _first_connect(jt: JT, port: int) -> dict[str, object]:
     return plan
 
 
-def test_next_connect_hands_the_early_ssh_over(in_process: JT, server: int) -> None:  # noqa: F811
+def test_next_connect_hands_the_early_ssh_over(in_process: JT, server: int) -> None:
     jt = in_process
     plan = _first_connect(jt, server)
     prelaunch.start(["connect", "aura", "--no-browser"])
@@ -103,7 +102,7 @@ def test_next_connect_hands_the_early_ssh_over(in_process: JT, server: int) -> N
     assert jt.run("disconnect", "aura").returncode == 0
 
 
-def test_changed_profile_starts_nothing_early(in_process: JT, server: int) -> None:  # noqa: F811
+def test_changed_profile_starts_nothing_early(in_process: JT, server: int) -> None:
     jt = in_process
     _first_connect(jt, server)
     jt.profile("aura", remote_port=server, launcher="none", local_port="auto")
@@ -112,7 +111,7 @@ def test_changed_profile_starts_nothing_early(in_process: JT, server: int) -> No
     assert not _masters(jt)
 
 
-def test_other_argv_ends_the_early_ssh_and_connects_normally(in_process: JT, server: int) -> None:  # noqa: F811
+def test_other_argv_ends_the_early_ssh_and_connects_normally(in_process: JT, server: int) -> None:
     jt = in_process
     plan = _first_connect(jt, server)
     argv = list(plan["argv"])  # type: ignore[call-overload]
@@ -143,7 +142,7 @@ def psutil_alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("when", ["at once", "after the handshake"])
-def test_failure_before_handover_leaves_nothing(in_process: JT, server: int, when: str) -> None:  # noqa: F811
+def test_failure_before_handover_leaves_nothing(in_process: JT, server: int, when: str) -> None:
     jt = in_process
     _first_connect(jt, server)
     prelaunch.start(["connect", "aura"])
@@ -161,7 +160,7 @@ def test_failure_before_handover_leaves_nothing(in_process: JT, server: int, whe
         os.close(fd)
 
 
-def test_no_early_ssh_when_busy_taken_or_connected(in_process: JT, server: int) -> None:  # noqa: F811
+def test_no_early_ssh_when_busy_taken_or_connected(in_process: JT, server: int) -> None:
     jt = in_process
     plan = _first_connect(jt, server)
     # Another jupytunnel holds the lock.
@@ -187,7 +186,7 @@ def test_no_early_ssh_when_busy_taken_or_connected(in_process: JT, server: int) 
     assert jt.run("disconnect", "aura").returncode == 0
 
 
-def test_cli_connects_through_the_early_ssh(jt: JT, server: int) -> None:  # noqa: F811
+def test_cli_connects_through_the_early_ssh(jt: JT, server: int) -> None:
     """The whole command as a user runs it, twice: the second uses the plan (same argv), and
     the result is the same tunnel as the first."""
     _first_connect(jt, server)
@@ -199,7 +198,7 @@ def test_cli_connects_through_the_early_ssh(jt: JT, server: int) -> None:  # noq
     assert jt.run("disconnect", "aura").returncode == 0
 
 
-def test_sigterm_before_handover_leaves_nothing(in_process: JT, server: int) -> None:  # noqa: F811
+def test_sigterm_before_handover_leaves_nothing(in_process: JT, server: int) -> None:
     """SIGTERM (a closed session, a service manager) in the early window unwinds like Ctrl-C."""
     import signal
 

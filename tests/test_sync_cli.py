@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import JT
-from helpers import kill_pid, run_json, start_server_by_hand, wait_for, wait_gone
+from helpers import run_json, wait_for, wait_gone
 
-from testsupport.rig import SSH, Rig, Sshd, free_port
+from testsupport.rig import SSH, Rig, Sshd
 
 pytestmark = pytest.mark.integration
 
@@ -172,14 +172,6 @@ def test_through_a_jump_host(rig: Rig, jt: JT, tmp_path: Path) -> None:
     assert tree(rig.home / "jumped") == FILES
     assert out["files"] == len(FILES)
     assert accepted(rig.gateway) == before + 1  # one login on the gateway: the master's
-
-
-@pytest.fixture(scope="module")
-def server(rig: Rig) -> Iterator[int]:
-    port = free_port()
-    pid = start_server_by_hand(rig, port)
-    yield port
-    kill_pid(pid)
 
 
 def test_over_a_live_tunnel_no_new_login(rig: Rig, jt: JT, server: int, tmp_path: Path) -> None:

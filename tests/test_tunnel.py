@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,15 +29,6 @@ from helpers import (
 from testsupport.rig import SSH, Rig, free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(rig: Rig) -> Iterator[int]:
-    """One Jupyter server on the target, started by hand; the tests connect to it."""
-    port = free_port()
-    pid = start_server_by_hand(rig, port)
-    yield port
-    kill_pid(pid)
 
 
 def route_keys(rig: Rig, route: str) -> dict[str, object]:
