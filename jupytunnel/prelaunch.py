@@ -155,7 +155,7 @@ def _spawn(name: str) -> _Early | None:
     if fd is None:
         return None  # another jupytunnel works on this profile
     try:
-        log = paths.tunnels_dir() / f"{name}.ssh.log"
+        log = paths.ssh_log_file(name)
         started = runner.Forking(argv, log_path=log, capture=bool(plan.get("capture")))
     except BaseException:
         os.close(fd)
@@ -252,10 +252,9 @@ def _exit_master(early: _Early) -> None:
     from jupytunnel import procs
     from jupytunnel.ssh import mux
 
-    pid = mux.master_pid(early.control_path, timeout=_MUX_TIMEOUT)
-    created = procs.create_time(pid) if pid else None
-    if pid is not None and created is not None and procs.is_our_master(pid, created, early.control_path):
-        procs.terminate_verified(pid, created, early.control_path)
+    proven = mux.proven_master(early.control_path, timeout=_MUX_TIMEOUT)
+    if proven is not None:
+        procs.terminate_verified(*proven, early.control_path)
     with contextlib.suppress(OSError):  # a socket its master left (ssh removes it on exit)
         os.unlink(early.control_path)
 

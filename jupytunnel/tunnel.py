@@ -206,10 +206,10 @@ def socket_record(control_path: str, name: str = "?") -> TunnelRecord | None:
     socket, as ours. Enough of a record to show it and to end it with verified signals."""
     from jupytunnel.ssh import mux
 
-    pid = mux.master_pid(control_path, timeout=MUX_CHECK_TIMEOUT)
-    created = procs.create_time(pid) if pid else None
-    if pid is None or created is None or not procs.is_our_master(pid, created, control_path):
+    proven = mux.proven_master(control_path, timeout=MUX_CHECK_TIMEOUT)
+    if proven is None:
         return None
+    pid, created = proven
     return TunnelRecord(
         profile=name, pid=pid, create_time=created, control_path=control_path, local_port=0,
         remote="", host="", started_at=created, url="",

@@ -57,3 +57,15 @@ def master_pid(control_path: str, *, timeout: float = 2.0) -> int | None:
             return int(pid)
     except (OSError, ConnectionError, struct.error):
         return None
+
+
+def proven_master(control_path: str, *, timeout: float) -> tuple[int, float] | None:
+    """(PID, start time) of the master answering on ``control_path``, once psutil proves it
+    ours (our uid, that control path in its command line); None otherwise."""
+    from jupytunnel import procs
+
+    pid = master_pid(control_path, timeout=timeout)
+    created = procs.create_time(pid) if pid else None
+    if pid is None or created is None or not procs.is_our_master(pid, created, control_path):
+        return None
+    return pid, created
