@@ -632,6 +632,7 @@ def _open_master(
     process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again."""
     from jupytunnel.ssh.master import finish_master, start_master
 
+    expected = _server_expected(profile)
     for attempt in range(_PORT_TRIES):
         forward = _first_forward(profile, port, known)
         handshake = start_master(master, forward=forward, command=command)
@@ -641,8 +642,9 @@ def _open_master(
         from jupytunnel import httpcheck  # noqa: F401 - the same
         from jupytunnel.remote import server  # noqa: F401 - the same
 
+        poke = port if forward is not None and command is not None and expected else None
         try:
-            return finish_master(master, handshake, timeout=_left(deadline)), port, forward
+            return finish_master(master, handshake, timeout=_left(deadline), poke_port=poke), port, forward
         except JupytunnelError as exc:
             if not (auto and forward and _bind_failed(str(exc))) or attempt == _PORT_TRIES - 1:
                 raise
@@ -651,6 +653,17 @@ def _open_master(
         master.remove_stale_socket()
         port = procs.any_free_port()
     raise AssertionError  # pragma: no cover - the loop returns or raises
+
+
+def _server_expected(profile: Profile) -> bool:
+    """A server answered this profile at the port it forwards to now, at the last connect
+    (a hint for ``ssh.master.Nudge``, never a proof)."""
+    from jupytunnel.remote import host
+
+    known = state.load_server(profile.name)
+    if profile.transport != "tcp" or known is None or known.server.host is not None:
+        return False  # a socket's route needs no nudge (no session), a job's node is not forwarded yet
+    return known.server.port is not None and host.remote_port(profile, jobs=False) == known.server.port
 
 
 def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, home: str, *, auto: bool) -> int:

@@ -187,10 +187,68 @@ def start_master(
 SSH_FAILED = 255  # ssh's own exit code for its own failures; others are the command's
 
 
-def finish_master(master: Master, started: runner.Forking, *, timeout: float) -> runner.Result:
-    """Wait until the master is in the background; ssh's own message on failure."""
+class Nudge:
+    """Packets from us while the master's first session runs, so that no side waits 40 ms.
+
+    sshd leaves Nagle's algorithm on (no TCP_NODELAY) until it starts a session, and a jump
+    host's sshd leaves it on for the forwarded connection for good. A small packet is then
+    held back while an earlier one is unacknowledged, and the ssh client, having nothing to
+    send, acknowledges only when Linux's delayed-ACK timer fires: 40 ms. It happens at the
+    session's open (sshd's host-key announcement, sent just after authentication, crosses
+    our request) and, through a jump host, between the session's reply and its output. Raw
+    ``ssh -NfL`` pays the same stall on its first request. Any packet from us carries the
+    ACK at once:
+
+    - a newline on the session's stdin (the remote command never reads it), once the master
+      has authenticated (its control socket exists), as long as the session runs;
+    - before the session is open (its stdin is not read yet), a connection to our own
+      forward's local port, closed at once: no byte goes through it. Only when ``poke_port``
+      is given, which the caller does when a server answered there at the last connect (a
+      remote port where nothing listens would log each connection as failed), and only in
+      the first ``_POKE_WINDOW`` s.
+    """
+
+    _POKE_WINDOW = 0.05
+    _MAX_WRITES = 64  # a session of ours lasts some 10 quiet intervals; a bound, not a budget
+
+    def __init__(self, control_path: Path, poke_port: int | None) -> None:
+        self.control_path = control_path
+        self.poke_port = poke_port
+        self.up_at: float | None = None
+        self.writes = 0
+
+    def __call__(self, output_started: bool) -> bool:
+        import time
+
+        now = time.monotonic()
+        if self.up_at is None:
+            if not self.control_path.exists():
+                return False  # still shaking hands (or at a password prompt)
+            self.up_at = now
+        if self.poke_port is not None and not output_started and now - self.up_at < self._POKE_WINDOW:
+            _poke(self.poke_port)
+        self.writes += 1
+        return self.writes <= self._MAX_WRITES
+
+
+def _poke(port: int) -> None:
+    """Connect to ``port`` on the loopback address and close at once."""
+    import socket
+
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.05)
+        sock.connect((sshargs.LOOPBACK, port))
+
+
+def finish_master(
+    master: Master, started: runner.Forking, *, timeout: float, poke_port: int | None = None
+) -> runner.Result:
+    """Wait until the master is in the background; ssh's own message on failure.
+
+    ``poke_port``: the first forward's local port, when a server is expected behind it (see
+    ``Nudge``)."""
     try:
-        result = started.wait(timeout=timeout)
+        result = started.wait(timeout=timeout, nudge=Nudge(master.control_path, poke_port))
     except CommandError as exc:
         raise JupytunnelError(f"ssh to {master.profile.host}: {exc}: {ssh_message(exc.stderr)}") from None
     finally:
