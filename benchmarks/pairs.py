@@ -140,8 +140,9 @@ def pair_connect(bench: Bench) -> PairResult:
             f"{route}: of the raw floor's {b.shown(b.median)} ms (median), `ssh -NfL` itself exits after "
             f"{ssh_alone.shown(ssh_alone.median)} ms; the first GET through the fresh master then takes the "
             f"other {b.shown(b.median - ssh_alone.median)} ms, where the same GET sent 0.1 s later answers in "
-            f"{settled.shown(settled.median)} ms: OpenSSH is still finishing its set-up in the background. "
-            "jupytunnel's discovery round trip runs in that time."
+            f"{settled.shown(settled.median)} ms: a delayed-ACK stall (sshd keeps Nagle's algorithm on until a "
+            "session starts). jupytunnel's first session (the discovery) would meet the same stall, and through "
+            "a jump host one more; it nudges the connection instead (see `ssh.master.Nudge`)."
         )
         res.rows += [
             Row(b),
@@ -151,9 +152,11 @@ def pair_connect(bench: Bench) -> PairResult:
             Row(first, baseline=b),
         ]
     res.notes.append(
-        "A is the everyday case: the profile reached this server before, so connect proves it with one request "
-        "and the remembered token (`servers/NAME.json`), as the raw floor does with its known token. The "
-        "'first time' row forgets that between rounds: the master's first session then reads the runtime files. "
+        "A is the everyday case: the profile reached this server before. Its master starts before the imports "
+        "(the plan kept by the last connect), its first session reads the runtime files (on a shared host a TCP "
+        "port is proven ours before the token is sent), and since a server answered at that port last time, the "
+        "session is nudged from the start. The 'first time' row forgets the server between rounds: no early "
+        "start, and no connection to the forward before the discovery has found a server. "
         "Each round runs A (jupytunnel connect), A' (first time), then B (raw ssh + one GET), then C (the seeds' recipe); "
         "the disconnect / `ssh -O exit` after each is not timed. A ends when the process exits, which it does "
         "after /api/status answered 200; B and C end when the harness's own GET answers 200."

@@ -273,13 +273,14 @@ class Forking:
         if self._proc.stdin is not None:
             os.set_blocking(self._proc.stdin.fileno(), False)
 
-    def wait(self, *, timeout: float, nudge: Callable[[bool], bool] | None = None) -> Result:
+    def wait(self, *, timeout: float, nudge: Callable[[bool], bool | None] | None = None) -> Result:
         """Wait for ssh to exit (the master in the background); its session's output.
 
         ``nudge(output_started)``: called whenever the session has been quiet for
-        ``NUDGE_EVERY`` s; when it returns True, one newline is written to the session's
-        stdin (which the remote command never reads). Each one makes ssh send a packet,
-        and so an ACK: see ``ssh.master.Nudge`` for why that saves 40 ms stalls."""
+        ``NUDGE_EVERY`` s. True: one newline is written to the session's stdin (which the
+        remote command never reads); each makes ssh send a packet, and so an ACK (see
+        ``ssh.master.Nudge`` for why that saves 40 ms stalls). False: not now. None: no
+        more; the stdin is closed, so a remote reader gets end-of-file as from /dev/null."""
         if self._dry is not None:
             return self._dry
         if self._proc.stdout is not None:
@@ -289,7 +290,7 @@ class Forking:
             self._timed_out(timeout)
         return Result(self.argv, self._proc.returncode, "", _read_tail(self.log_path))
 
-    def _read_session(self, timeout: float, nudge: Callable[[bool], bool] | None) -> bytes:
+    def _read_session(self, timeout: float, nudge: Callable[[bool], bool | None] | None) -> bytes:
         """The session's stdout to its end, then ssh's exit, within ``timeout``."""
         import select
         import time
@@ -309,8 +310,13 @@ class Forking:
                     if not data:
                         break
                     chunks.append(data)
-                elif nudge is not None and nudge(bool(chunks)):
-                    self._write_stdin(b"\n")
+                elif nudge is not None:
+                    due = nudge(bool(chunks))
+                    if due is None:
+                        nudge = None
+                        self._close_pipes(stdout=False)
+                    elif due:
+                        self._write_stdin(b"\n")
         finally:
             self._close_pipes()
         if not wait_exit(self._proc, max(deadline - time.monotonic(), 0.0)):
@@ -318,13 +324,13 @@ class Forking:
         return b"".join(chunks)
 
     def _write_stdin(self, data: bytes) -> None:
-        if self._proc.stdin is None:
+        if self._proc.stdin is None or self._proc.stdin.closed:
             return
         with contextlib.suppress(OSError):  # full (nobody reads yet), or ssh is gone: no matter
             os.write(self._proc.stdin.fileno(), data)
 
-    def _close_pipes(self) -> None:
-        for pipe in (self._proc.stdin, self._proc.stdout):
+    def _close_pipes(self, *, stdout: bool = True) -> None:
+        for pipe in (self._proc.stdin, self._proc.stdout if stdout else None):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()

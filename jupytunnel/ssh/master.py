@@ -200,7 +200,9 @@ class Nudge:
     ACK at once:
 
     - a newline on the session's stdin (the remote command never reads it), once the master
-      has authenticated (its control socket exists), as long as the session runs;
+      has authenticated (its control socket exists), while the session runs, at most
+      ``_MAX_WRITES``; then the stdin is closed, so that a remote reader (a login script
+      that reads) gets end-of-file as from /dev/null instead of waiting;
     - before the session is open (its stdin is not read yet), a connection to our own
       forward's local port, closed at once: no byte goes through it. Only when ``poke_port``
       is given, which the caller does when a server answered there at the last connect (a
@@ -217,7 +219,8 @@ class Nudge:
         self.up_at: float | None = None
         self.writes = 0
 
-    def __call__(self, output_started: bool) -> bool:
+    def __call__(self, output_started: bool) -> bool | None:
+        """True: write a newline; False: not yet; None: no more (see ``runner.Forking.wait``)."""
         import time
 
         now = time.monotonic()
@@ -228,7 +231,7 @@ class Nudge:
         if self.poke_port is not None and not output_started and now - self.up_at < self._POKE_WINDOW:
             _poke(self.poke_port)
         self.writes += 1
-        return self.writes <= self._MAX_WRITES
+        return True if self.writes <= self._MAX_WRITES else None
 
 
 def _poke(port: int) -> None:

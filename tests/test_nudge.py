@@ -1,0 +1,156 @@
+"""The nudges of a master's first session (``ssh.master.Nudge``, ``runner.Forking.wait``):
+newlines on the session's stdin, and connections to our own forward, so that no 40 ms
+delayed-ACK stall holds the connect up. Real processes and real sockets; the figures they
+buy are pair 1 of ``benchmarks/run.py``."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jupytunnel import runner, tunnel
+from jupytunnel.errors import CommandError
+from jupytunnel.profiles import Profile
+from jupytunnel.remote import ServerInfo, server
+from jupytunnel.ssh.master import Nudge
+
+# A child that, after a while, says whether anything waits on its stdin (and what).
+REPORT_STDIN = (
+    "import select, sys, time\n"
+    "time.sleep(0.15)\n"
+    "ready = select.select([sys.stdin], [], [], 0)[0]\n"
+    "print(repr(sys.stdin.buffer.read1(100)) if ready else 'nothing')\n"
+)
+
+
+def _forking(tmp_path: Path, code: str) -> runner.Forking:
+    return runner.Forking([sys.executable, "-c", code], log_path=tmp_path / "log", capture=True)
+
+
+def test_a_nudge_that_says_yes_writes_newlines_to_the_session(tmp_path: Path) -> None:
+    calls: list[bool] = []
+
+    def nudge(output_started: bool) -> bool:
+        calls.append(output_started)
+        return True
+
+    result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10, nudge=nudge)
+    assert result.returncode == 0
+    written = eval(result.stdout)
+    assert set(written) == {ord("\n")}
+    assert len(written) >= 10  # one per quiet interval of the 150 ms
+    assert not any(calls[: len(written)])  # nudged before any output
+
+
+def test_a_nudge_that_says_no_writes_nothing(tmp_path: Path) -> None:
+    calls: list[bool] = []
+
+    def nudge(output_started: bool) -> bool:
+        calls.append(output_started)
+        return False
+
+    result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10, nudge=nudge)
+    assert result.stdout == "nothing\n"
+    assert len(calls) >= 10  # asked every few ms while the session was quiet (150 ms)
+
+
+def test_no_more_nudges_close_the_sessions_stdin(tmp_path: Path) -> None:
+    """A remote reader (a login script that reads its stdin) is never left waiting."""
+    answers = iter([True, True, None])
+    code = "import sys\nprint(repr(sys.stdin.buffer.read()))\n"  # reads to end-of-file
+    result = _forking(tmp_path, code).wait(timeout=10, nudge=lambda _: next(answers))
+    assert result.stdout == repr(b"\n\n") + "\n"
+
+
+def test_no_nudge_waits_as_before(tmp_path: Path) -> None:
+    result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10)
+    assert result.stdout == "nothing\n"
+
+
+def test_a_session_that_outlives_the_timeout_is_killed(tmp_path: Path) -> None:
+    forked = _forking(tmp_path, "import time; time.sleep(30)")
+    start = time.monotonic()
+    with pytest.raises(CommandError, match="did not connect within"):
+        forked.wait(timeout=0.3, nudge=lambda _: True)
+    assert time.monotonic() - start < 5
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.setblocking(False)
+        yield sock
+
+
+def _accepted(sock: socket.socket) -> int:
+    count = 0
+    time.sleep(0.05)
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+def test_nudge_waits_for_the_control_socket_then_pokes_only_before_output(
+    tmp_path: Path, listener: socket.socket
+) -> None:
+    ctl = tmp_path / "cm"
+    port = listener.getsockname()[1]
+    nudge = Nudge(ctl, port)
+    assert nudge(False) is False  # still shaking hands: nothing is sent
+    assert _accepted(listener) == 0
+    ctl.touch()  # the master authenticated
+    assert nudge(False) is True
+    assert nudge(True) is True  # output started: the session's stdin only
+    assert _accepted(listener) == 1
+    time.sleep(Nudge._POKE_WINDOW)
+    assert nudge(False) is True
+    assert _accepted(listener) == 0  # past the window: no more connections
+
+
+def test_nudge_without_a_port_never_connects_and_is_bounded(tmp_path: Path, listener: socket.socket) -> None:
+    ctl = tmp_path / "cm"
+    ctl.touch()
+    nudge = Nudge(ctl, None)
+    answers = [nudge(False) for _ in range(Nudge._MAX_WRITES + 5)]
+    assert answers == [True] * Nudge._MAX_WRITES + [None] * 5  # then no more: the stdin is closed
+    assert _accepted(listener) == 0
+
+
+# --- when connect pokes: a server answered at that very port last time -----------------------
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("JUPYTUNNEL_STATE_DIR", str(tmp_path))
+    return tmp_path
+
+
+TCP = Profile(name="aura", host="aura.example", remote_port=8890)
+SRV = ServerInfo(
+    pid=4242, port=8890, sock=None, base_url="/", token="t" * 48, root_dir="/home/ada", version="2.14.2", classic=False
+)
+
+
+def test_server_expected_only_where_one_answered_last(state_dir: Path) -> None:
+    assert not tunnel._server_expected(TCP)  # never connected
+    server.remember(TCP, SRV)
+    assert tunnel._server_expected(TCP)
+    assert not tunnel._server_expected(TCP._replace(remote_port=8891))  # another port now
+    auto = TCP._replace(remote_port="auto")
+    server.remember(auto, SRV)
+    assert tunnel._server_expected(auto)  # auto: the port it took last time
+    assert not tunnel._server_expected(auto._replace(host="elsewhere.example"))  # not over this route
+    sock = Profile(name="aura", host="aura.example", transport="socket")
+    server.remember(sock, SRV._replace(port=None, sock="/home/ada/.local/state/jupytunnel/aura.sock"))
+    assert not tunnel._server_expected(sock)  # a socket's connect has no first session to nudge
