@@ -5,6 +5,7 @@ buy are pair 1 of ``benchmarks/run.py``."""
 
 from __future__ import annotations
 
+import ast
 import socket
 import sys
 import time
@@ -32,31 +33,24 @@ def _forking(tmp_path: Path, code: str) -> runner.Forking:
     return runner.Forking([sys.executable, "-c", code], log_path=tmp_path / "log", capture=True)
 
 
-def test_a_nudge_that_says_yes_writes_newlines_to_the_session(tmp_path: Path) -> None:
+@pytest.mark.parametrize("answer", [True, False])
+def test_a_nudge_writes_a_newline_only_when_it_says_yes(tmp_path: Path, answer: bool) -> None:
     calls: list[bool] = []
 
     def nudge(output_started: bool) -> bool:
         calls.append(output_started)
-        return True
+        return answer
 
     result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10, nudge=nudge)
     assert result.returncode == 0
-    written = eval(result.stdout)
-    assert set(written) == {ord("\n")}
-    assert len(written) >= 10  # one per quiet interval of the 150 ms
-    assert not any(calls[: len(written)])  # nudged before any output
-
-
-def test_a_nudge_that_says_no_writes_nothing(tmp_path: Path) -> None:
-    calls: list[bool] = []
-
-    def nudge(output_started: bool) -> bool:
-        calls.append(output_started)
-        return False
-
-    result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10, nudge=nudge)
-    assert result.stdout == "nothing\n"
     assert len(calls) >= 10  # asked every few ms while the session was quiet (150 ms)
+    if not answer:
+        assert result.stdout == "nothing\n"
+        return
+    written = ast.literal_eval(result.stdout)
+    assert set(written) == {ord("\n")}
+    assert len(written) >= 10  # one per quiet interval
+    assert not any(calls[: len(written)])  # nudged before any output
 
 
 def test_no_more_nudges_close_the_sessions_stdin(tmp_path: Path) -> None:
