@@ -280,7 +280,8 @@ class Forking:
         ``NUDGE_EVERY`` s. True: one newline is written to the session's stdin (which the
         remote command never reads); each makes ssh send a packet, and so an ACK (see
         ``ssh.master.Nudge`` for why that saves 40 ms stalls). False: not now. None: no
-        more; the stdin is closed, so a remote reader gets end-of-file as from /dev/null."""
+        more, and the stdin is closed: a remote reader gets end-of-file, as from /dev/null.
+        Without ``nudge`` the stdin is closed at once."""
         if self._dry is not None:
             return self._dry
         if self._proc.stdout is not None:
@@ -296,16 +297,19 @@ class Forking:
         import time
 
         assert self._proc.stdout is not None
+        if nudge is None:
+            self._close_pipes(stdout=False)  # end-of-file at once, as from /dev/null
         deadline = time.monotonic() + timeout
         out = self._proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(out, select.POLLIN)
         chunks: list[bytes] = []
         try:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._timed_out(timeout)
-                ready, _, _ = select.select([out], [], [], min(left, NUDGE_EVERY) if nudge else left)
-                if ready:
+                if poller.poll(1000 * (min(left, NUDGE_EVERY) if nudge else left)):
                     data = os.read(out, 65536)
                     if not data:
                         break
@@ -347,10 +351,12 @@ class Forking:
         )
 
     def kill(self) -> None:
-        if self._dry is None and self._proc.poll() is None:
+        if self._dry is not None:
+            return
+        if self._proc.poll() is None:
             self._proc.kill()
-            self._close_pipes()
             self._proc.wait()
+        self._close_pipes()
 
 
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:

@@ -377,6 +377,7 @@ class _Opened(NamedTuple):
     port: int
     forward: str | None
     record: TunnelRecord  # the record so far: the master's PID, no server yet
+    hinted: bool = False  # a server was expected behind the forward (``_server_expected``)
 
 
 class _CloseMaster:
@@ -491,13 +492,14 @@ def _open_step(
     undo.callback(close)
     if command is not None and runner.dry_run():
         runner.note("a dry run takes the master's first session (the discovery) to find no server")
-    first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto)
+    hinted = command is not None and _server_expected(profile)
+    first, port, forward = _open_master(profile, master, port, known, command, deadline, auto=auto, hinted=hinted)
     pid, created = _verified_master(master)
     close.record = TunnelRecord(
         profile=profile.name, pid=pid, create_time=created, control_path=master.ctl,
         local_port=port, remote="", host=profile.host, started_at=time.time(), url="",
     )  # fmt: skip
-    return _Opened(first, port, forward, close.record)
+    return _Opened(first, port, forward, close.record, hinted=hinted)
 
 
 def _server_step(
@@ -532,6 +534,8 @@ def _server_step(
         cli_timeout=_left(deadline),
     )
     srv = found.server
+    if srv is None and opened.hinted:
+        state.forget_server(profile.name)  # gone: the next connect pokes no dead port
     if found.ended is not None and start_server:
         say(f"{profile.name}: {found.ended}; submitting a new one")
     started = srv is None
@@ -627,12 +631,13 @@ def _open_master(
     deadline: float,
     *,
     auto: bool,
+    hinted: bool = False,
 ) -> tuple[runner.Result, int, str | None]:
     """Start the master with its first forward; an automatic local port that another
-    process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again."""
+    process took meanwhile (ssh exits: ExitOnForwardFailure) is chosen again. ``hinted``:
+    a server is expected behind the forward, so the first session's nudges may poke it."""
     from jupytunnel.ssh.master import finish_master, start_master
 
-    expected = _server_expected(profile)
     for attempt in range(_PORT_TRIES):
         forward = _first_forward(profile, port, known)
         handshake = start_master(master, forward=forward, command=command)
@@ -642,7 +647,7 @@ def _open_master(
         from jupytunnel import httpcheck  # noqa: F401 - the same
         from jupytunnel.remote import server  # noqa: F401 - the same
 
-        poke = port if forward is not None and command is not None and expected else None
+        poke = port if forward is not None and hinted else None
         try:
             return finish_master(master, handshake, timeout=_left(deadline), poke_port=poke), port, forward
         except JupytunnelError as exc:
@@ -655,14 +660,24 @@ def _open_master(
     raise AssertionError  # pragma: no cover - the loop returns or raises
 
 
+# ssh options that would let the first forward's local port be someone else's: with them, no poke.
+_FORWARD_OPTIONS = frozenset({"exitonforwardfailure", "clearallforwardings"})
+
+
 def _server_expected(profile: Profile) -> bool:
-    """A server answered this profile at the port it forwards to now, at the last connect
-    (a hint for ``ssh.master.Nudge``, never a proof)."""
+    """A server answered this profile at the port it forwards to now, over the route it
+    takes now, at the last connect: a hint for ``ssh.master.Nudge``, never a proof (its
+    pokes carry no byte)."""
+    from jupytunnel import runner
     from jupytunnel.remote import host
 
+    if runner.dry_run() or profile.transport != "tcp":
+        return False  # a socket's route runs no first session
+    if any(opt.lower() in _FORWARD_OPTIONS for opt in profile.ssh_options):
+        return False
     known = state.load_server(profile.name)
-    if profile.transport != "tcp" or known is None or known.server.host is not None:
-        return False  # a socket's route needs no nudge (no session), a job's node is not forwarded yet
+    if known is None or known.server.host is not None or known.route != host.route(profile, jobs=False):
+        return False  # never reached, a job's node (not forwarded yet), or another route
     return known.server.port is not None and host.remote_port(profile, jobs=False) == known.server.port
 
 

@@ -128,3 +128,23 @@ def test_the_master_is_ended_even_when_its_pid_was_never_proven(
     with pytest.raises(JupytunnelError):
         tunnel.connect(PROFILE, timeout=5)
     assert steps == ["open master", "undo: end master pid None"]  # found by its socket instead
+
+
+def test_a_remembered_server_the_discovery_does_not_find_is_forgotten(steps: list[str]) -> None:
+    """The hint that lets the first session's nudges connect to the forward (a server
+    answered there) goes with the server: the next connect pokes no dead port."""
+    remote_server.remember(PROFILE, SERVER)
+    assert tunnel._server_expected(PROFILE)
+    tunnel.connect(PROFILE, timeout=5)  # found none (the fixture's find), so started one
+    assert steps == ["open master", "start server", "forward", "settle"]
+    assert state.load_server("aura") is None
+    assert not tunnel._server_expected(PROFILE)
+
+
+def test_without_the_hint_nothing_is_forgotten(steps: list[str]) -> None:
+    remembered = SERVER._replace(port=8890)  # another port than the profile's: no hint
+    remote_server.remember(PROFILE, remembered)
+    assert not tunnel._server_expected(PROFILE)
+    tunnel.connect(PROFILE, timeout=5)
+    loaded = state.load_server("aura")
+    assert loaded is not None and loaded.server == remembered

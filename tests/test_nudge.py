@@ -18,7 +18,8 @@ from jupytunnel import runner, tunnel
 from jupytunnel.errors import CommandError
 from jupytunnel.profiles import Profile
 from jupytunnel.remote import ServerInfo, server
-from jupytunnel.ssh.master import Nudge
+from jupytunnel.ssh import Ssh
+from jupytunnel.ssh.master import Master, Nudge, finish_master
 
 # A child that, after a while, says whether anything waits on its stdin (and what).
 REPORT_STDIN = (
@@ -61,9 +62,9 @@ def test_no_more_nudges_close_the_sessions_stdin(tmp_path: Path) -> None:
     assert result.stdout == repr(b"\n\n") + "\n"
 
 
-def test_no_nudge_waits_as_before(tmp_path: Path) -> None:
+def test_without_nudges_the_session_gets_end_of_file_at_once(tmp_path: Path) -> None:
     result = _forking(tmp_path, REPORT_STDIN).wait(timeout=10)
-    assert result.stdout == "nothing\n"
+    assert result.stdout == "b''\n"  # as from /dev/null
 
 
 def test_a_session_that_outlives_the_timeout_is_killed(tmp_path: Path) -> None:
@@ -72,6 +73,18 @@ def test_a_session_that_outlives_the_timeout_is_killed(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="did not connect within"):
         forked.wait(timeout=0.3, nudge=lambda _: True)
     assert time.monotonic() - start < 5
+    proc = forked._proc
+    assert proc.returncode is not None  # killed and reaped
+    assert proc.stdin is not None and proc.stdin.closed
+    assert proc.stdout is not None and proc.stdout.closed
+
+
+def test_kill_after_the_exit_closes_the_pipes(tmp_path: Path) -> None:
+    forked = _forking(tmp_path, "pass")
+    forked._proc.wait(timeout=10)
+    forked.kill()
+    assert forked._proc.stdin is not None and forked._proc.stdin.closed
+    assert forked._proc.stdout is not None and forked._proc.stdout.closed
 
 
 @pytest.fixture
@@ -104,21 +117,41 @@ def test_nudge_waits_for_the_control_socket_then_pokes_only_before_output(
     assert nudge(False) is False  # still shaking hands: nothing is sent
     assert _accepted(listener) == 0
     ctl.touch()  # the master authenticated
-    assert nudge(False) is True
     assert nudge(True) is True  # output started: the session's stdin only
-    assert _accepted(listener) == 1
-    time.sleep(Nudge._POKE_WINDOW)
-    assert nudge(False) is True
-    assert _accepted(listener) == 0  # past the window: no more connections
+    assert [nudge(False) for _ in range(12)] == [True] * 12
+    assert _accepted(listener) == Nudge._MAX_POKES  # a few connections, no more
+    late = Nudge(ctl, port)
+    late.up_at = time.monotonic() - Nudge._POKE_WINDOW
+    assert late(False) is True
+    assert _accepted(listener) == 0  # past the poke window: no connection
 
 
-def test_nudge_without_a_port_never_connects_and_is_bounded(tmp_path: Path, listener: socket.socket) -> None:
+def test_nudges_end_after_their_window(tmp_path: Path, listener: socket.socket) -> None:
     ctl = tmp_path / "cm"
     ctl.touch()
     nudge = Nudge(ctl, None)
-    answers = [nudge(False) for _ in range(Nudge._MAX_WRITES + 5)]
-    assert answers == [True] * Nudge._MAX_WRITES + [None] * 5  # then no more: the stdin is closed
-    assert _accepted(listener) == 0
+    nudge._WINDOW = 0.1
+    assert nudge(False) is True
+    time.sleep(0.1)
+    assert nudge(False) is None  # no more: the stdin is closed
+    assert _accepted(listener) == 0  # no port given: never a connection
+
+
+def test_a_session_without_our_socket_is_left_alone(tmp_path: Path) -> None:
+    nudge = Nudge(tmp_path / "cm", None)
+    assert nudge(False) is False
+    assert nudge(True) is None  # output, and still no socket: ssh runs without multiplexing
+
+
+def test_finish_master_pokes_the_forward_it_is_given(tmp_path: Path, listener: socket.socket) -> None:
+    """The wiring: finish_master hands Nudge the port (a real child stands in for ssh)."""
+    ctl = tmp_path / "cm"
+    ctl.touch()
+    master = Master(Profile(name="aura", host="aura.example"), ctl, Ssh("ssh"))
+    forked = _forking(tmp_path, REPORT_STDIN)
+    result = finish_master(master, forked, timeout=10, poke_port=listener.getsockname()[1])
+    assert set(ast.literal_eval(result.stdout)) == {ord("\n")}
+    assert _accepted(listener) >= 1
 
 
 # --- when connect pokes: a server answered at that very port last time -----------------------
@@ -141,6 +174,11 @@ def test_server_expected_only_where_one_answered_last(state_dir: Path) -> None:
     server.remember(TCP, SRV)
     assert tunnel._server_expected(TCP)
     assert not tunnel._server_expected(TCP._replace(remote_port=8891))  # another port now
+    assert not tunnel._server_expected(TCP._replace(host="elsewhere.example"))  # another route
+    assert not tunnel._server_expected(TCP._replace(jump=("gateway",)))
+    # With these, the forward's local port may not be ssh's: no connection to it.
+    assert not tunnel._server_expected(TCP._replace(ssh_options={"ExitOnForwardFailure": "no"}))
+    assert not tunnel._server_expected(TCP._replace(ssh_options={"clearallforwardings": "yes"}))
     auto = TCP._replace(remote_port="auto")
     server.remember(auto, SRV)
     assert tunnel._server_expected(auto)  # auto: the port it took last time

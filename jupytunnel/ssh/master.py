@@ -197,27 +197,28 @@ class Nudge:
     session's open (sshd's host-key announcement, sent just after authentication, crosses
     our request) and, through a jump host, between the session's reply and its output. Raw
     ``ssh -NfL`` pays the same stall on its first request. Any packet from us carries the
-    ACK at once:
+    ACK at once. From the moment the master has authenticated (its control socket exists;
+    nothing happens during a password or 2FA prompt), for ``_WINDOW`` s:
 
-    - a newline on the session's stdin (the remote command never reads it), once the master
-      has authenticated (its control socket exists), while the session runs, at most
-      ``_MAX_WRITES``; then the stdin is closed, so that a remote reader (a login script
-      that reads) gets end-of-file as from /dev/null instead of waiting;
-    - before the session is open (its stdin is not read yet), a connection to our own
-      forward's local port, closed at once: no byte goes through it. Only when ``poke_port``
-      is given, which the caller does when a server answered there at the last connect (a
-      remote port where nothing listens would log each connection as failed), and only in
-      the first ``_POKE_WINDOW`` s.
+    - a newline on the session's stdin after each quiet interval (the remote command never
+      reads it); then the stdin is closed, so a login script that reads its stdin waits at
+      most ``_WINDOW`` s for end-of-file;
+    - before the session is open (its stdin is not read yet), up to ``_MAX_POKES``
+      connections to our own forward's local port, closed at once: no byte goes through.
+      Only when ``poke_port`` is given, which connect does when a server answered at that
+      remote port, over the same route, at the last connect: a port where nothing listens
+      would log each connection as failed on the remote.
     """
 
+    _WINDOW = 0.5  # the whole of a first session on a quick link; a bound on a slow one
     _POKE_WINDOW = 0.05
-    _MAX_WRITES = 64  # a session of ours lasts some 10 quiet intervals; a bound, not a budget
+    _MAX_POKES = 6
 
     def __init__(self, control_path: Path, poke_port: int | None) -> None:
         self.control_path = control_path
         self.poke_port = poke_port
         self.up_at: float | None = None
-        self.writes = 0
+        self.pokes = 0
 
     def __call__(self, output_started: bool) -> bool | None:
         """True: write a newline; False: not yet; None: no more (see ``runner.Forking.wait``)."""
@@ -225,13 +226,19 @@ class Nudge:
 
         now = time.monotonic()
         if self.up_at is None:
-            if not self.control_path.exists():
+            if self.control_path.exists():
+                self.up_at = now
+            elif output_started:
+                return None  # a session without our socket (ssh disabled multiplexing): leave it be
+            else:
                 return False  # still shaking hands (or at a password prompt)
-            self.up_at = now
-        if self.poke_port is not None and not output_started and now - self.up_at < self._POKE_WINDOW:
+        if now - self.up_at >= self._WINDOW:
+            return None
+        poke_due = not output_started and self.pokes < self._MAX_POKES and now - self.up_at < self._POKE_WINDOW
+        if self.poke_port is not None and poke_due:
+            self.pokes += 1
             _poke(self.poke_port)
-        self.writes += 1
-        return True if self.writes <= self._MAX_WRITES else None
+        return True
 
 
 def _poke(port: int) -> None:
