@@ -678,7 +678,8 @@ def _server_expected(profile: Profile) -> bool:
     known = state.load_server(profile.name)
     if known is None or known.server.host is not None or known.route != host.route(profile, jobs=False):
         return False  # never reached, a job's node (not forwarded yet), or another route
-    return known.server.port is not None and host.remote_port(profile, jobs=False) == known.server.port
+    # The route holds the profile's port ("auto": the one remembered, this server's).
+    return known.server.port is not None and profile.remote_port in ("auto", known.server.port)
 
 
 def _add_forward(profile: Profile, master: Master, port: int, srv: ServerInfo, home: str, *, auto: bool) -> int:
