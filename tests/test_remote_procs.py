@@ -180,33 +180,3 @@ def test_a_start_cut_off_leaves_nothing_and_a_retry_succeeds(rig: Rig, jt: JT, l
         assert ports.count(port) == 1  # exactly one server, not a duplicate
     finally:
         jt.run("server", "stop", name, timeout=60)
-
-
-def test_a_start_interrupted_by_ctrl_c_leaves_nothing(rig: Rig, jt: JT) -> None:
-    from helpers import jupyter_on_port
-
-    starting = rig.home / ".local/state/jupytunnel/ctrlc.starting"
-    port = free_port()
-    jt.profile("ctrlc", remote_port=port, setup=["sleep 6.5"])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupytunnel", "connect", "ctrlc", "--no-browser"],
-        env=jt.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        # The server list (in the setup lines' environment) runs the slow line first; then
-        # the start script records itself and runs it again: interrupt it there.
-        wait_for(starting.exists, 40, "the remote start script to run")
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-    assert proc.returncode == 130
-    assert err.strip() == "jupytunnel: interrupted"
-    assert wait_gone(procs_with("jupytunnel-start-ctrlc")) == []  # the start script went as a unit
-    assert not starting.exists()
-    time.sleep(7.5)  # past the slow line: an unstopped start script would launch Jupyter now
-    assert jupyter_on_port(port) == []
-    assert list(jt.runtime_dir.glob("cm-*")) == []

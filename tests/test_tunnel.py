@@ -378,23 +378,28 @@ def test_remembered_server_replaced_by_another(rig: Rig, jt: JT) -> None:
         kill_pid(second_pid)
 
 
-def test_sigterm_during_a_start_undoes_the_whole_connect(rig: Rig, jt: JT) -> None:
-    """SIGTERM (a closed session, a service manager) unwinds connect as Ctrl-C does: the
-    half-started server, the master and the record all go."""
+@pytest.mark.parametrize(("sig", "name"), [(signal.SIGINT, "ctrlc"), (signal.SIGTERM, "term")])
+def test_an_interrupted_start_undoes_the_whole_connect(rig: Rig, jt: JT, sig: signal.Signals, name: str) -> None:
+    """Ctrl-C, or SIGTERM (a closed session, a service manager), which connect unwinds the
+    same way: the half-started server (its start script as a unit), the master and the
+    record all go."""
     from helpers import jupyter_on_port
 
-    starting = rig.home / ".local/state/jupytunnel/term.starting"
+    starting = rig.home / f".local/state/jupytunnel/{name}.starting"
     port = free_port()
-    jt.profile("term", remote_port=port, setup=["sleep 6.5"])
+    jt.profile(name, remote_port=port, setup=["sleep 6.5"])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupytunnel", "connect", "term", "--no-browser"],
+        [sys.executable, "-m", "jupytunnel", "connect", name, "--no-browser"],
         env=jt.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
+        # The server list (in the setup lines' environment) runs the slow line first; then
+        # the start script records itself and runs it again: interrupt it there.
         wait_for(starting.exists, 40, "the remote start script to run")
+        time.sleep(0.5)
         masters = procs_with(str(jt.runtime_dir))
         assert masters  # the master is up: there is something to undo
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -402,10 +407,10 @@ def test_sigterm_during_a_start_undoes_the_whole_connect(rig: Rig, jt: JT) -> No
             proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert err.strip() == "jupytunnel: interrupted"
-    assert wait_gone(procs_with("jupytunnel-start-term")) == []
+    assert wait_gone(procs_with(f"jupytunnel-start-{name}")) == []
     assert not starting.exists()
     assert wait_gone(masters) == []
     assert list(jt.runtime_dir.glob("cm-*")) == []
-    assert not (jt.state_dir / "tunnels" / "term.json").exists()
+    assert not (jt.state_dir / "tunnels" / f"{name}.json").exists()
     time.sleep(7.5)  # past the slow line: an unstopped start script would launch Jupyter now
     assert jupyter_on_port(port) == []
